@@ -1,0 +1,40 @@
+# The two README commands (`make train`, `make test`) work on a fresh machine with only
+# Python 3.11, pip and gcc: each creates .venv and installs the project into it first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED_ARCHIVE := ../shared/data/cifar-10-jpeg.tar.gz
+
+# Data for `make train`: $(DATA), else $$CIFAR_ENGINE_DATA, else the offline archive beside
+# the checkout, else what `cifar-engine data download` fetches into data/.
+DATA ?= $(or $(CIFAR_ENGINE_DATA),$(wildcard $(SHARED_ARCHIVE)))
+
+.PHONY: train test test-slow install data clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+data: $(STAMP)
+ifeq ($(strip $(DATA)),)
+	$(BIN)/cifar-engine data download --dest data
+endif
+
+train: data
+	$(BIN)/cifar-engine data info $(if $(strip $(DATA)),--data $(DATA))
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q
+
+clean:
+	rm -rf $(VENV) data/cache .pytest_cache

@@ -1,0 +1,1 @@
+"""The `cifar-engine` command line (click). It parses options and calls the engine's API."""

@@ -1,0 +1,26 @@
+"""cifar-engine: a Numba-compiled CPU engine for training multilayer perceptrons.
+
+The public API is imported lazily so that `cifar-engine data info` starts without
+paying for Numba's import.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+_PUBLIC = {
+    "UserError": "errors",
+    "DataError": "errors",
+    "Dataset": "data",
+    "load_dataset": "data",
+    "make_split": "data",
+}
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_PUBLIC))

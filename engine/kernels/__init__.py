@@ -1,0 +1,11 @@
+"""Numba kernels: pure functions of arrays and scalars, one module per concern.
+
+Nothing here imports the rest of the engine. Kernels never allocate: they fill arrays the
+caller owns. Argument order everywhere: outputs, then inputs, then parameters, then scalars.
+
+Shape legend used in every module:
+    n = rows in the batch (samples are rows, C order), d = input features of a layer,
+    m = output features of a layer, K = classes, D = features of an image (C*H*W).
+
+Each kernel is written once; Numba specialises it for float32 and float64 on first call.
+"""

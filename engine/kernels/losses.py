@@ -1,0 +1,86 @@
+"""Losses on the last layer's scores, each returning the mean loss and writing its gradient.
+
+Both kernels write G = d(mean loss)/dS, which carries the 1/n, and the per-row losses, which
+the caller sums in row order (a parallel reduction would change with the thread count).
+
+    S      : float[n, K]   scores (logits)
+    y      : int[n]        labels in [0, K)
+    G      : float[n, K]   gradient at S (output)
+    losses : float[n]      loss of each row (output)
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, cache=True)
+def softmax_xent(G, losses, S, y):
+    """Softmax cross-entropy: G = (P - Y) / n; returns the mean loss.
+
+    The row maximum is subtracted before exp, and the loss is taken as log(sum exp) - s_y of
+    the shifted scores, so no probability is ever passed to log.
+    """
+    n, K = S.shape
+    for i in prange(n):
+        s_max = S[i, 0]
+        for k in range(1, K):
+            s_max = max(s_max, S[i, k])
+        z = 0.0
+        for k in range(K):
+            e = np.exp(S[i, k] - s_max)
+            G[i, k] = e
+            z += e
+        losses[i] = np.log(z) - (S[i, y[i]] - s_max)
+        for k in range(K):
+            G[i, k] = G[i, k] / z / n
+        G[i, y[i]] -= 1.0 / n
+    return _mean(losses)
+
+
+@njit(parallel=True, cache=True)
+def svm_hinge(G, losses, S, y):
+    """Multi-class SVM hinge loss with margin 1 (Weston-Watkins form); returns the mean loss.
+
+    loss_i = sum_{k != y_i} max(0, s_k - s_{y_i} + 1). G[i, k] = 1/n where the margin is
+    violated, G[i, y_i] = -(violations)/n.
+    """
+    n, K = S.shape
+    for i in prange(n):
+        c = y[i]
+        s_y = S[i, c]
+        total = 0.0
+        violations = 0
+        for k in range(K):
+            margin = S[i, k] - s_y + 1.0
+            if k != c and margin > 0:
+                total += margin
+                violations += 1
+                G[i, k] = 1.0 / n
+            else:
+                G[i, k] = 0
+        G[i, c] = -violations / n
+        losses[i] = total
+    return _mean(losses)
+
+
+@njit(parallel=True, cache=True)
+def softmax(P, S):
+    """Row-wise softmax probabilities P of scores S (max subtracted). P may alias S."""
+    n, K = S.shape
+    for i in prange(n):
+        s_max = S[i, 0]
+        for k in range(1, K):
+            s_max = max(s_max, S[i, k])
+        z = 0.0
+        for k in range(K):
+            P[i, k] = np.exp(S[i, k] - s_max)
+            z += P[i, k]
+        for k in range(K):
+            P[i, k] /= z
+
+
+@njit(cache=True)
+def _mean(losses):
+    total = 0.0
+    for i in range(losses.shape[0]):
+        total += losses[i]
+    return total / losses.shape[0]

@@ -1,0 +1,241 @@
+"""The compiled network: forward, backward and update over all layers in one Numba call.
+
+A call from Python into Numba costs microseconds and a step of a 3072-50-10 net about a
+millisecond, so the loop over layers (and over the steps between two evaluations) runs
+here, not in Python. Every tensor lives in a few flat slabs allocated once per network and
+batch size (as in llm.c); `layout` holds each layer's offsets into them, so one compiled
+function serves every depth and width, and the SGD update is one pass over one slab.
+
+Layer l maps d_l = dims[l] inputs to m_l = dims[l + 1] outputs. Per layer, `layout[l]`:
+    W, B, GAMMA, BETA   offsets into params / grads / velocity (-1 where absent:
+                        a batch-norm layer has gamma and beta and no bias; the last layer
+                        has W and b)
+    RUN_MEAN, RUN_VAR   offsets into running (batch-norm layers)
+    S, S_HAT, H         offsets into acts of float[n_max, m_l] blocks: affine output,
+                        normalised output, layer output (H == S for a layer without BN,
+                        whose ReLU runs in place; the last layer's H holds the scores)
+    MU, VAR             offsets into acts of float[m_l] batch statistics
+"""
+from collections import namedtuple
+
+import numpy as np
+from numba import njit
+
+from .batch import gather
+from .batchnorm import batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train
+from .dense import dense_backward, dense_backward_input, dense_forward
+from .dropout import dropout_forward
+from .losses import softmax_xent, svm_hinge
+from .rng import derive_key
+from .sgd import sgd_momentum
+
+W, B, GAMMA, BETA, RUN_MEAN, RUN_VAR, S, S_HAT, H, MU, VAR = range(11)
+N_FIELDS = 11
+
+XENT, SVM = 0, 1
+
+# Random streams: one key per (stream, step) so draws never overlap between uses.
+AUGMENT_STREAM = 0
+DROPOUT_STREAM = 1  # + layer index
+
+NetBuffers = namedtuple(
+    "NetBuffers",
+    ["params", "grads", "velocity", "running", "acts", "grad_a", "grad_b", "losses",
+     "inputs", "targets", "layout", "dims"],
+)
+NetBuffers.__doc__ = """The slabs of one network at one maximum batch size n_max.
+
+params, grads, velocity : float[P]; running : float[R]; acts : float[A];
+grad_a, grad_b : float[n_max * max(dims[1:])], ping-pong gradients at layer outputs;
+losses : float[n_max]; inputs : float[n_max, D]; targets : int64[n_max];
+layout : int64[L, N_FIELDS]; dims : int64[L + 1].
+"""
+
+StepConfig = namedtuple(
+    "StepConfig",
+    ["lam", "momentum", "nesterov", "dropout", "loss", "bn_alpha", "bn_eps", "seed"],
+)
+StepConfig.__doc__ = """Scalars of a training step: L2 lam, SGD momentum mu and Nesterov flag,
+dropout rate p, loss (XENT or SVM), batch-norm running-average alpha and eps, and the seed."""
+
+BatchSource = namedtuple("BatchSource", ["images", "labels", "mean", "inv_std", "image_shape"])
+BatchSource.__doc__ = """A uint8 dataset and its standardisation: images uint8[N, D],
+labels int64[N], mean and inv_std float[D], image_shape (C, H, W)."""
+
+
+@njit(cache=True, inline="always")
+def _matrix(slab, off, rows, cols):
+    return slab[off:off + rows * cols].reshape((rows, cols))
+
+
+@njit(cache=True, inline="always")
+def _vector(slab, off, size):
+    return slab[off:off + size]
+
+
+@njit(cache=True)
+def forward(buf, cfg, X, train, step):
+    """Scores of the rows of X (float[n, D]) in the last layer's H block; returns that view.
+
+    train: batch statistics for BN (and running averages updated), dropout applied with
+    masks keyed by (seed, layer, step); else running statistics and no dropout.
+    """
+    n = X.shape[0]
+    n_layers = buf.layout.shape[0]
+    h_in = X
+    for l in range(n_layers):
+        lay = buf.layout[l]
+        d, m = buf.dims[l], buf.dims[l + 1]
+        last = l == n_layers - 1
+        w = _matrix(buf.params, lay[W], m, d)
+        out = _matrix(buf.acts, lay[H], n, m)
+        if lay[GAMMA] < 0:
+            dense_forward(out, h_in, w, _vector(buf.params, lay[B], m), not last)
+        else:
+            s = _matrix(buf.acts, lay[S], n, m)
+            dense_forward(s, h_in, w, buf.params[0:0], False)
+            gamma = _vector(buf.params, lay[GAMMA], m)
+            beta = _vector(buf.params, lay[BETA], m)
+            run_mean = _vector(buf.running, lay[RUN_MEAN], m)
+            run_var = _vector(buf.running, lay[RUN_VAR], m)
+            if train:
+                batchnorm_forward_train(out, _matrix(buf.acts, lay[S_HAT], n, m),
+                                        _vector(buf.acts, lay[MU], m),
+                                        _vector(buf.acts, lay[VAR], m),
+                                        run_mean, run_var, s, gamma, beta,
+                                        cfg.bn_alpha, cfg.bn_eps, not last)
+            else:
+                batchnorm_forward_infer(out, s, run_mean, run_var, gamma, beta,
+                                        cfg.bn_eps, not last)
+        if train and cfg.dropout > 0 and not last:
+            dropout_forward(out, cfg.dropout, derive_key(cfg.seed, DROPOUT_STREAM + l, step))
+        h_in = out
+    return h_in
+
+
+@njit(cache=True)
+def loss_gradient(buf, cfg, scores, y):
+    """Mean data loss of scores (float[n, K]) against y; its gradient goes to grad_a."""
+    n, K = scores.shape
+    G = _matrix(buf.grad_a, 0, n, K)
+    losses = buf.losses[:n]
+    if cfg.loss == SVM:
+        return svm_hinge(G, losses, scores, y)
+    return softmax_xent(G, losses, scores, y)
+
+
+@njit(cache=True)
+def backward(buf, cfg, X):
+    """Gradients of every parameter into grads, from the loss gradient in grad_a.
+
+    Runs the layers in exactly the reverse order of `forward`, which must have run on the
+    same X in training mode.
+    """
+    n = X.shape[0]
+    n_layers = buf.layout.shape[0]
+    scale = 1.0 / (1.0 - cfg.dropout)
+    g_slab, spare = buf.grad_a, buf.grad_b
+    for l in range(n_layers - 1, -1, -1):
+        lay = buf.layout[l]
+        d, m = buf.dims[l], buf.dims[l + 1]
+        G = _matrix(g_slab, 0, n, m)
+        if lay[GAMMA] >= 0:
+            batchnorm_backward(G, _vector(buf.grads, lay[GAMMA], m),
+                               _vector(buf.grads, lay[BETA], m),
+                               _matrix(buf.acts, lay[S_HAT], n, m),
+                               _vector(buf.acts, lay[VAR], m),
+                               _vector(buf.params, lay[GAMMA], m), cfg.bn_eps)
+        h_in = X if l == 0 else _matrix(buf.acts, buf.layout[l - 1, H], n, d)
+        w = _matrix(buf.params, lay[W], m, d)
+        db = _vector(buf.grads, lay[B], m) if lay[B] >= 0 else buf.grads[0:0]
+        dense_backward(_matrix(buf.grads, lay[W], m, d), db, G, h_in, w, cfg.lam)
+        if l > 0:
+            dense_backward_input(_matrix(spare, 0, n, d), G, w, h_in, scale)
+            g_slab, spare = spare, g_slab
+
+
+@njit(cache=True)
+def train_step(buf, cfg, X, y, eta, step):
+    """Forward, backward and SGD update on one batch; returns its mean data loss.
+
+    A non-finite loss returns at once, before any parameter changes.
+    """
+    scores = forward(buf, cfg, X, True, step)
+    loss = loss_gradient(buf, cfg, scores, y)
+    if not np.isfinite(loss):
+        return loss
+    backward(buf, cfg, X)
+    sgd_momentum(buf.params, buf.velocity, buf.grads, eta, cfg.momentum, cfg.nesterov)
+    return loss
+
+
+@njit(cache=True)
+def run_steps(buf, cfg, data, augment, order, first_row, batch_size, step0, etas, losses_out):
+    """len(etas) steps on consecutive batches of `order`, from row `first_row`.
+
+    Step k gathers the images order[first_row + k B : first_row + (k+1) B] and uses
+    eta = etas[k]; its mean loss goes to losses_out[k]. Returns the number of steps done:
+    fewer than len(etas) when a loss was not finite (that step is not applied).
+    """
+    X = buf.inputs[:batch_size]
+    y = buf.targets[:batch_size]
+    for k in range(etas.shape[0]):
+        step = step0 + k
+        rows = order[first_row + k * batch_size:first_row + (k + 1) * batch_size]
+        gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment,
+               derive_key(cfg.seed, AUGMENT_STREAM, step))
+        for i in range(batch_size):
+            y[i] = data.labels[rows[i]]
+        losses_out[k] = train_step(buf, cfg, X, y, etas[k], step)
+        if not np.isfinite(losses_out[k]):
+            return k
+    return etas.shape[0]
+
+
+@njit(cache=True)
+def evaluate(buf, cfg, data, index, augment):
+    """Inference over the images data.images[index] in chunks of n_max rows.
+
+    Returns (sum of per-image data losses, number correct). The split is never
+    materialised as floats: each chunk is gathered into the inputs buffer.
+    """
+    n_max = buf.inputs.shape[0]
+    total_loss = 0.0
+    correct = 0
+    for start in range(0, index.shape[0], n_max):
+        rows = index[start:start + n_max]
+        n = rows.shape[0]
+        X = buf.inputs[:n]
+        y = buf.targets[:n]
+        gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment, np.uint64(0))
+        for i in range(n):
+            y[i] = data.labels[rows[i]]
+        scores = forward(buf, cfg, X, False, 0)
+        total_loss += loss_gradient(buf, cfg, scores, y) * n
+        correct += _count_correct(scores, y)
+    return total_loss, correct
+
+
+@njit(cache=True)
+def predict_scores(out, buf, cfg, data, index, augment):
+    """Scores (float[len(index), K]) of the images data.images[index], in inference mode."""
+    n_max = buf.inputs.shape[0]
+    for start in range(0, index.shape[0], n_max):
+        rows = index[start:start + n_max]
+        n = rows.shape[0]
+        X = buf.inputs[:n]
+        gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment, np.uint64(0))
+        out[start:start + n] = forward(buf, cfg, X, False, 0)
+
+
+@njit(cache=True)
+def _count_correct(scores, y):
+    n, K = scores.shape
+    correct = 0
+    for i in range(n):
+        best = 0
+        for k in range(1, K):
+            if scores[i, k] > scores[i, best]:
+                best = k
+        correct += best == y[i]
+    return correct

@@ -1,0 +1,388 @@
+"""A k-layer MLP on the compiled kernels: its spec, its slabs, and a Python API around them.
+
+Python checks every argument here; the kernels only ever see arrays of the right shape and
+dtype. Parameter tensors are named as in the course this engine grew from, 1-based:
+W1, b1 (or gamma1, beta1 with batch norm), ..., WL, bL.
+"""
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from .errors import UserError
+from .initializers import INITS, init_std
+from .kernels import step
+from .kernels.batch import NO_AUGMENT
+from .kernels.losses import softmax
+
+LOSSES = {"xent": step.XENT, "svm": step.SVM}
+DTYPES = {"float32": np.float32, "float64": np.float64}
+_ALIGN = 16  # slab offsets start on 64-byte lines for float32
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """What a network is: sizes, layers, loss, regularisation and dtype.
+
+    hidden: widths of the hidden layers, () for the single-layer classifier. Batch norm,
+    when on, follows the affine map of every hidden layer (before its ReLU). lam is the L2
+    coefficient on the weight matrices: cost = loss + lam * sum ||W_l||^2.
+    """
+
+    input_size: int
+    n_classes: int
+    hidden: tuple = (50,)
+    batch_norm: bool = False
+    dropout: float = 0.0
+    init: str = "he"
+    sigma: float = 1e-4
+    loss: str = "xent"
+    lam: float = 0.0
+    dtype: str = "float32"
+    bn_alpha: float = 0.9
+    bn_eps: float = 1e-5
+
+    def __post_init__(self):
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        _check(self.input_size >= 1, f"input size must be >= 1, got {self.input_size}")
+        _check(self.n_classes >= 2, f"the number of classes must be >= 2, got {self.n_classes}")
+        _check(all(h >= 1 for h in self.hidden),
+               f"--hidden: every width must be a positive integer, got {list(self.hidden)}")
+        _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
+        _check(self.init in INITS, f"--init must be one of {sorted(INITS)}, got {self.init!r}")
+        _check(self.sigma > 0, f"--sigma must be > 0, got {self.sigma}")
+        _check(self.loss in LOSSES, f"--loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        _check(self.lam >= 0, f"--lam must be >= 0, got {self.lam}")
+        _check(self.dtype in DTYPES, f"--dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        _check(0.0 <= self.bn_alpha < 1.0, f"bn_alpha must be in [0, 1), got {self.bn_alpha}")
+        _check(self.bn_eps > 0, f"bn_eps must be > 0, got {self.bn_eps}")
+
+    @property
+    def dims(self):
+        """(d_0, d_1, ..., d_L): input size, hidden widths, classes."""
+        return (self.input_size, *self.hidden, self.n_classes)
+
+    @property
+    def n_layers(self):
+        return len(self.hidden) + 1
+
+    def to_dict(self):
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+
+def _check(ok, message):
+    if not ok:
+        raise UserError(message)
+
+
+class _Slab:
+    """Hands out aligned offsets into a flat array that is allocated once at the end."""
+
+    def __init__(self):
+        self.size = 0
+
+    def take(self, count):
+        offset = self.size
+        self.size = -(-(offset + count) // _ALIGN) * _ALIGN
+        return offset
+
+
+def plan_layout(spec, max_batch):
+    """Offsets of every layer's tensors: (layout int64[L, N_FIELDS], sizes of the slabs)."""
+    layout = np.full((spec.n_layers, step.N_FIELDS), -1, dtype=np.int64)
+    params, running, acts = _Slab(), _Slab(), _Slab()
+    dims = spec.dims
+    for l in range(spec.n_layers):
+        d, m = dims[l], dims[l + 1]
+        row = layout[l]
+        row[step.W] = params.take(m * d)
+        bn = spec.batch_norm and l < spec.n_layers - 1
+        if bn:
+            row[step.GAMMA] = params.take(m)
+            row[step.BETA] = params.take(m)
+            row[step.RUN_MEAN] = running.take(m)
+            row[step.RUN_VAR] = running.take(m)
+            row[step.S] = acts.take(max_batch * m)
+            row[step.S_HAT] = acts.take(max_batch * m)
+            row[step.MU] = acts.take(m)
+            row[step.VAR] = acts.take(m)
+        else:
+            row[step.B] = params.take(m)
+        row[step.H] = acts.take(max_batch * m)
+        if not bn:
+            row[step.S] = row[step.H]
+    return layout, {"params": params.size, "running": running.size, "acts": acts.size}
+
+
+class Network:
+    """A k-layer MLP whose training step, evaluation and prediction are compiled calls.
+
+    Parameters
+    ----------
+    spec : NetworkSpec
+    seed : int, fixes the initial weights and every dropout mask and augmentation draw.
+    max_batch : int, the most rows a batch (or an evaluation chunk) may have.
+    momentum, nesterov : SGD with momentum mu (0: plain mini-batch SGD), optionally Nesterov.
+    """
+
+    def __init__(self, spec, *, seed=0, max_batch=100, momentum=0.0, nesterov=False):
+        _check(max_batch >= 1, f"--batch-size must be >= 1, got {max_batch}")
+        _check(0.0 <= momentum < 1.0, f"--momentum must be in [0, 1), got {momentum}")
+        self.spec = spec
+        self.seed = int(seed)
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.dtype = np.dtype(DTYPES[spec.dtype])
+        self._allocate(max_batch)
+        self._init_parameters()
+        self.set_standardisation(np.zeros(spec.input_size), np.ones(spec.input_size))
+        self.class_names = tuple(str(k) for k in range(spec.n_classes))
+        self.image_shape = None
+
+    # -- buffers --------------------------------------------------------------------------
+
+    def _allocate(self, max_batch, keep=None):
+        spec, dt = self.spec, self.dtype
+        layout, size = plan_layout(spec, max_batch)
+        widest = max(spec.dims[1:])
+        self.max_batch = int(max_batch)
+        self._buf = step.NetBuffers(
+            params=np.zeros(size["params"], dt) if keep is None else keep.params,
+            grads=np.zeros(size["params"], dt),
+            velocity=np.zeros(size["params"], dt) if keep is None else keep.velocity,
+            running=np.zeros(size["running"], dt) if keep is None else keep.running,
+            acts=np.zeros(size["acts"], dt),
+            grad_a=np.zeros(max_batch * widest, dt),
+            grad_b=np.zeros(max_batch * widest, dt),
+            losses=np.zeros(max_batch, dt),
+            inputs=np.zeros((max_batch, spec.input_size), dt),
+            targets=np.zeros(max_batch, np.int64),
+            layout=layout,
+            dims=np.array(spec.dims, dtype=np.int64),
+        )
+
+    def set_max_batch(self, max_batch):
+        """Re-size the per-batch buffers; parameters, velocity and running stats are kept."""
+        _check(max_batch >= 1, f"--batch-size must be >= 1, got {max_batch}")
+        if max_batch != self.max_batch:
+            self._allocate(max_batch, keep=self._buf)
+
+    def _init_parameters(self):
+        rng = np.random.default_rng(self.seed)
+        spec = self.spec
+        for l in range(spec.n_layers):
+            d = spec.dims[l]
+            W = self.parameters[f"W{l + 1}"]
+            W[...] = rng.standard_normal(W.shape) * init_std(spec.init, d, spec.sigma)
+        for name, p in self.parameters.items():
+            if name.startswith("gamma"):
+                p[...] = 1
+        for name, r in self.running_stats.items():
+            r[...] = 1 if name.startswith("var") else 0
+
+    def _named_views(self, slab, fields):
+        views = {}
+        layout, dims = self._buf.layout, self.spec.dims
+        for l in range(self.spec.n_layers):
+            m, d = dims[l + 1], dims[l]
+            for name, col, shape in fields(m, d):
+                off = layout[l, col]
+                if off >= 0:
+                    size = int(np.prod(shape))
+                    views[f"{name}{l + 1}"] = slab[off:off + size].reshape(shape)
+        return views
+
+    @staticmethod
+    def _param_fields(m, d):
+        return [("W", step.W, (m, d)), ("b", step.B, (m,)),
+                ("gamma", step.GAMMA, (m,)), ("beta", step.BETA, (m,))]
+
+    @property
+    def parameters(self):
+        """Views of every parameter tensor, by name (W1, b1, gamma1, beta1, ...)."""
+        return self._named_views(self._buf.params, self._param_fields)
+
+    @property
+    def gradients(self):
+        """Views of the gradient of every parameter tensor, same names and shapes."""
+        return self._named_views(self._buf.grads, self._param_fields)
+
+    @property
+    def velocity(self):
+        """Views of the SGD momentum buffers, same names and shapes."""
+        return self._named_views(self._buf.velocity, self._param_fields)
+
+    @property
+    def running_stats(self):
+        """Views of the batch-norm running means and variances (mean1, var1, ...)."""
+        return self._named_views(
+            self._buf.running,
+            lambda m, d: [("mean", step.RUN_MEAN, (m,)), ("var", step.RUN_VAR, (m,))])
+
+    @property
+    def n_parameters(self):
+        return sum(p.size for p in self.parameters.values())
+
+    # -- configuration ----------------------------------------------------------------------
+
+    def _config(self):
+        spec = self.spec
+        return step.StepConfig(
+            lam=float(spec.lam), momentum=self.momentum, nesterov=self.nesterov,
+            dropout=float(spec.dropout), loss=LOSSES[spec.loss], bn_alpha=float(spec.bn_alpha),
+            bn_eps=float(spec.bn_eps), seed=self.seed)
+
+    def set_standardisation(self, mean, std, class_names=None, image_shape=None):
+        """How uint8 images become inputs: x = (pixel - mean) / std, per feature (float[D])."""
+        D = self.spec.input_size
+        mean = np.asarray(mean, dtype=np.float64)
+        std = np.asarray(std, dtype=np.float64)
+        _expect_shape("mean", mean, (D,))
+        _expect_shape("std", std, (D,))
+        if np.any(std <= 0):
+            raise ValueError("std must be > 0 everywhere")
+        self.mean, self.std = mean, std
+        self._mean = np.ascontiguousarray(mean, dtype=self.dtype)
+        self._inv_std = np.ascontiguousarray(1.0 / std, dtype=self.dtype)
+        if class_names is not None:
+            if len(class_names) != self.spec.n_classes:
+                raise ValueError(f"class_names must have {self.spec.n_classes} names, "
+                                 f"got {len(class_names)}")
+            self.class_names = tuple(class_names)
+        if image_shape is not None:
+            if int(np.prod(image_shape)) != D:
+                raise ValueError(f"image_shape {tuple(image_shape)} does not hold {D} features")
+            self.image_shape = tuple(int(s) for s in image_shape)
+
+    def batch_source(self, images, labels=None):
+        """The compiled view of a uint8 dataset under this network's standardisation."""
+        images = np.asarray(images)
+        n = images.shape[0] if images.ndim >= 1 else 0
+        _expect_shape("images", images, (n, self.spec.input_size), np.uint8)
+        labels = np.zeros(n, np.int64) if labels is None else self._checked_labels(labels, n)
+        shape = self.image_shape or (1, 1, self.spec.input_size)
+        return step.BatchSource(images, labels, self._mean, self._inv_std, shape)
+
+    # -- float-array API ---------------------------------------------------------------------
+
+    def _checked_inputs(self, X, name="X"):
+        X = np.asarray(X)
+        if X.ndim != 2 or X.shape[1] != self.spec.input_size or not np.issubdtype(
+                X.dtype, np.floating):
+            raise ValueError(f"{name} must be a float array of shape (n, {self.spec.input_size}), "
+                             f"got {X.dtype} {X.shape}")
+        if not 1 <= X.shape[0] <= self.max_batch:
+            raise ValueError(f"{name} has {X.shape[0]} rows; this network takes 1 to "
+                             f"{self.max_batch} (set_max_batch to change it)")
+        return np.ascontiguousarray(X, dtype=self.dtype)
+
+    def _checked_labels(self, y, n, name="y"):
+        y = np.asarray(y)
+        if y.shape != (n,) or not np.issubdtype(y.dtype, np.integer):
+            raise ValueError(f"{name} must be an integer array of shape ({n},), "
+                             f"got {y.dtype} {y.shape}")
+        if n and (y.min() < 0 or y.max() >= self.spec.n_classes):
+            raise ValueError(f"{name} must hold labels in [0, {self.spec.n_classes})")
+        return np.ascontiguousarray(y, dtype=np.int64)
+
+    def forward(self, X, train=False, step_number=0):
+        """Scores float[n, K] of the rows of X (float[n, D]); a copy.
+
+        train=True uses batch statistics (updating the running ones) and dropout.
+        """
+        X = self._checked_inputs(X)
+        return step.forward(self._buf, self._config(), X, bool(train), int(step_number)).copy()
+
+    def loss_and_gradients(self, X, y, step_number=0):
+        """Mean data loss of (X, y) in training mode; fills `gradients` (no update)."""
+        X = self._checked_inputs(X)
+        y = self._checked_labels(y, X.shape[0])
+        cfg = self._config()
+        scores = step.forward(self._buf, cfg, X, True, int(step_number))
+        loss = step.loss_gradient(self._buf, cfg, scores, y)
+        step.backward(self._buf, cfg, X)
+        return float(loss)
+
+    def objective(self, X, y, train=True, step_number=0):
+        """(cost, loss) of (X, y): cost = loss + lam * sum ||W||^2. No gradient, no update."""
+        X = self._checked_inputs(X)
+        y = self._checked_labels(y, X.shape[0])
+        cfg = self._config()
+        scores = step.forward(self._buf, cfg, X, bool(train), int(step_number))
+        loss = float(step.loss_gradient(self._buf, cfg, scores, y))
+        return loss + self.penalty(), loss
+
+    def train_step(self, X, y, eta, step_number=0):
+        """One forward, backward and SGD update on (X, y) with learning rate eta.
+
+        Returns the batch's mean data loss; a non-finite loss leaves the parameters as
+        they were.
+        """
+        X = self._checked_inputs(X)
+        y = self._checked_labels(y, X.shape[0])
+        return float(step.train_step(self._buf, self._config(), X, y, float(eta),
+                                     int(step_number)))
+
+    def penalty(self):
+        """lam * sum of the squared entries of every weight matrix (not b, gamma, beta)."""
+        if self.spec.lam == 0:
+            return 0.0
+        total = sum(float(np.dot(W.ravel().astype(np.float64), W.ravel()))
+                    for name, W in self.parameters.items() if name.startswith("W"))
+        return self.spec.lam * total
+
+    # -- uint8-image API -------------------------------------------------------------------
+
+    def run_steps(self, source, order, first_row, batch_size, step0, etas, losses_out,
+                  augment=NO_AUGMENT):
+        """Train len(etas) steps on consecutive batches of `order`; see `step.run_steps`.
+
+        Returns the number of steps done (fewer when a loss was not finite).
+        """
+        if batch_size > self.max_batch:
+            self.set_max_batch(batch_size)
+        return int(step.run_steps(self._buf, self._config(), source, augment, order,
+                                  int(first_row), int(batch_size), int(step0), etas, losses_out))
+
+    def evaluate(self, images, labels, index=None):
+        """{'cost', 'loss', 'accuracy'} over images[index] (uint8[N, D]) in inference mode."""
+        source = self.batch_source(images, labels)
+        index = _checked_index(index, source.images.shape[0])
+        if index.size == 0:
+            raise ValueError("index selects no images")
+        total, correct = step.evaluate(self._buf, self._config(), source, index, NO_AUGMENT)
+        loss = total / index.size
+        return {"cost": loss + self.penalty(), "loss": loss, "accuracy": correct / index.size}
+
+    def predict_proba(self, images, index=None):
+        """Class probabilities float[len(index), K] (softmax of the scores) of uint8 images."""
+        source = self.batch_source(images)
+        index = _checked_index(index, source.images.shape[0])
+        scores = np.empty((index.size, self.spec.n_classes), dtype=self.dtype)
+        step.predict_scores(scores, self._buf, self._config(), source, index, NO_AUGMENT)
+        softmax(scores, scores)
+        return scores
+
+    def predict(self, images, index=None):
+        """Predicted labels int64[len(index)] of uint8 images."""
+        return np.argmax(self.predict_proba(images, index), axis=1)
+
+
+def _expect_shape(name, a, shape, dtype=None):
+    if a.shape != shape or (dtype is not None and a.dtype != dtype):
+        want = f"{np.dtype(dtype).name} " if dtype is not None else ""
+        raise ValueError(f"{name} must have shape {want}{shape}, got {a.dtype} {a.shape}")
+
+
+def _checked_index(index, n):
+    if index is None:
+        return np.arange(n, dtype=np.int64)
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    if index.ndim != 1 or (index.size and (index.min() < 0 or index.max() >= n)):
+        raise ValueError(f"index must be a 1-d array of rows in [0, {n})")
+    return index
