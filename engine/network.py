@@ -4,80 +4,18 @@ Python checks every argument here; the kernels only ever see arrays of the right
 dtype. Parameter tensors are named as in the course this engine grew from, 1-based:
 W1, b1 (or gamma1, beta1 with batch norm), ..., WL, bL.
 """
-from dataclasses import asdict, dataclass, field
-
 import numpy as np
 
-from .errors import UserError
-from .initializers import INITS, init_std
+from .initializers import init_std
 from .kernels import step
 from .kernels.batch import NO_AUGMENT
 from .kernels.losses import softmax
+from .spec import NetworkSpec  # noqa: F401  (re-exported: the spec travels with the network)
+from .spec import check as _check
 
-LOSSES = {"xent": step.XENT, "svm": step.SVM}
-DTYPES = {"float32": np.float32, "float64": np.float64}
+_LOSS_CODES = {"xent": step.XENT, "svm": step.SVM}
+_NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
 _ALIGN = 16  # slab offsets start on 64-byte lines for float32
-
-
-@dataclass(frozen=True)
-class NetworkSpec:
-    """What a network is: sizes, layers, loss, regularisation and dtype.
-
-    hidden: widths of the hidden layers, () for the single-layer classifier. Batch norm,
-    when on, follows the affine map of every hidden layer (before its ReLU). lam is the L2
-    coefficient on the weight matrices: cost = loss + lam * sum ||W_l||^2.
-    """
-
-    input_size: int
-    n_classes: int
-    hidden: tuple = (50,)
-    batch_norm: bool = False
-    dropout: float = 0.0
-    init: str = "he"
-    sigma: float = 1e-4
-    loss: str = "xent"
-    lam: float = 0.0
-    dtype: str = "float32"
-    bn_alpha: float = 0.9
-    bn_eps: float = 1e-5
-
-    def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        _check(self.input_size >= 1, f"input size must be >= 1, got {self.input_size}")
-        _check(self.n_classes >= 2, f"the number of classes must be >= 2, got {self.n_classes}")
-        _check(all(h >= 1 for h in self.hidden),
-               f"--hidden: every width must be a positive integer, got {list(self.hidden)}")
-        _check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
-        _check(self.init in INITS, f"--init must be one of {sorted(INITS)}, got {self.init!r}")
-        _check(self.sigma > 0, f"--sigma must be > 0, got {self.sigma}")
-        _check(self.loss in LOSSES, f"--loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
-        _check(self.lam >= 0, f"--lam must be >= 0, got {self.lam}")
-        _check(self.dtype in DTYPES, f"--dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
-        _check(0.0 <= self.bn_alpha < 1.0, f"bn_alpha must be in [0, 1), got {self.bn_alpha}")
-        _check(self.bn_eps > 0, f"bn_eps must be > 0, got {self.bn_eps}")
-
-    @property
-    def dims(self):
-        """(d_0, d_1, ..., d_L): input size, hidden widths, classes."""
-        return (self.input_size, *self.hidden, self.n_classes)
-
-    @property
-    def n_layers(self):
-        return len(self.hidden) + 1
-
-    def to_dict(self):
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    @classmethod
-    def from_dict(cls, d):
-        return cls(**d)
-
-
-def _check(ok, message):
-    if not ok:
-        raise UserError(message)
 
 
 class _Slab:
@@ -137,7 +75,7 @@ class Network:
         self.seed = int(seed)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
-        self.dtype = np.dtype(DTYPES[spec.dtype])
+        self.dtype = np.dtype(_NUMPY_DTYPES[spec.dtype])
         self._allocate(max_batch)
         self._init_parameters()
         self.set_standardisation(np.zeros(spec.input_size), np.ones(spec.input_size))
@@ -224,6 +162,16 @@ class Network:
             self._buf.running,
             lambda m, d: [("mean", step.RUN_MEAN, (m,)), ("var", step.RUN_VAR, (m,))])
 
+    def layer_outputs(self, n):
+        """Views of each layer's output H for the first n rows of the last forward pass.
+
+        Hidden layers hold max(., 0) (after dropout in training mode); the last holds the
+        scores. Keys are 1-based layer numbers.
+        """
+        dims, layout = self.spec.dims, self._buf.layout
+        return {l + 1: self._buf.acts[layout[l, step.H]:layout[l, step.H] + n * dims[l + 1]]
+                .reshape(n, dims[l + 1]) for l in range(self.spec.n_layers)}
+
     @property
     def n_parameters(self):
         return sum(p.size for p in self.parameters.values())
@@ -234,7 +182,7 @@ class Network:
         spec = self.spec
         return step.StepConfig(
             lam=float(spec.lam), momentum=self.momentum, nesterov=self.nesterov,
-            dropout=float(spec.dropout), loss=LOSSES[spec.loss], bn_alpha=float(spec.bn_alpha),
+            dropout=float(spec.dropout), loss=_LOSS_CODES[spec.loss], bn_alpha=float(spec.bn_alpha),
             bn_eps=float(spec.bn_eps), seed=self.seed)
 
     def set_standardisation(self, mean, std, class_names=None, image_shape=None):
