@@ -24,7 +24,7 @@ from cifar_engine.cli.options import data_options, model_options, spec_from_opti
 @click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-12,
               show_default=True, help="Floor of the relative error's denominator.")
 @click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Largest relative error that passes.  [default: 1e-6 centred, 1e-4 forward]")
+              help="Largest relative error that passes.  [default: 1e-6 centred, 1e-2 forward (first order in h)]")
 @click.option("--entries", type=click.IntRange(min=1), default=None,
               help="Check a seeded sample of K entries per tensor instead of all.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")

@@ -28,16 +28,30 @@ def cli():
 
 def _register():
     from cifar_engine.cli.data import data
+    from cifar_engine.cli.gradcheck import grad_check
 
     cli.add_command(data)
+    cli.add_command(grad_check)
 
 
 _register()
 
 
 def main(argv=None):
-    """Console-script entry point."""
-    return cli.main(args=argv, prog_name="cifar-engine")
+    """Console-script entry point: usage mistakes end in one line on stderr, exit 2."""
+    try:
+        code = cli.main(args=argv, prog_name="cifar-engine", standalone_mode=False)
+    except click.UsageError as err:
+        where = err.ctx.command_path if err.ctx else "cifar-engine"
+        click.echo(f"{where}: error: {err.format_message()} (see --help)", err=True)
+        return EXIT_USER_ERROR
+    except click.ClickException as err:
+        click.echo(f"cifar-engine: error: {err.format_message()}", err=True)
+        return err.exit_code
+    except click.Abort:
+        click.echo("cifar-engine: aborted", err=True)
+        return 130
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@ _PUBLIC = {
     "Dataset": "data",
     "load_dataset": "data",
     "make_split": "data",
+    "NetworkSpec": "spec",
+    "Network": "network",
+    "check_gradients": "gradcheck",
+    "save_network": "model_file",
+    "load_network": "model_file",
 }
 
 
