@@ -29,8 +29,11 @@ def cli():
 def _register():
     from cifar_engine.cli.data import data
     from cifar_engine.cli.gradcheck import grad_check
+    from cifar_engine.cli.train import presets, train
 
     cli.add_command(data)
+    cli.add_command(train)
+    cli.add_command(presets)
     cli.add_command(grad_check)
 
 

@@ -22,6 +22,7 @@ def atomic_write(path, mode="wb"):
     except OSError as err:
         raise UserError(f"{path}: cannot write ({err.strerror or err})") from None
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, mode) as file:
             yield file
             file.flush()
@@ -32,3 +33,9 @@ def atomic_write(path, mode="wb"):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
