@@ -30,7 +30,9 @@ from cifar_engine.cli.options import data_options, model_options, spec_from_opti
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def grad_check(synthetic, samples, features, classes, method, h, eps, tol, entries, as_json,
                src, labels, cache_dir, **model):
-    """Check every gradient (W, b, gamma, beta) against finite differences, in float64.
+    """Check every gradient against finite differences.
+
+    Every tensor (W, b, gamma, beta) is checked in float64.
 
     Dropout is off during a check and --dtype is ignored (always float64). Exits 1 when
     a tensor fails.
@@ -58,7 +60,7 @@ def grad_check(synthetic, samples, features, classes, method, h, eps, tol, entri
         for m, rs in report.items():
             click.echo(f"\n{m} differences\n{format_table(rs)}")
     if not all(r.passed for rs in report.values() for r in rs):
-        raise SystemExit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _problem(synthetic, samples, features, classes, src, labels, cache_dir, seed):

@@ -20,7 +20,7 @@ class EngineGroup(click.Group):
             ctx.exit(EXIT_USER_ERROR)
 
 
-@click.group(cls=EngineGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=EngineGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cifar-engine")
 def cli():
     """Train and study multilayer perceptrons on CIFAR-10 and friends, fast, on a CPU."""
@@ -29,11 +29,15 @@ def cli():
 def _register():
     from cifar_engine.cli.data import data
     from cifar_engine.cli.gradcheck import grad_check
+    from cifar_engine.cli.inspect_run import evaluate, plot, predict
     from cifar_engine.cli.train import presets, train
 
     cli.add_command(data)
     cli.add_command(train)
     cli.add_command(presets)
+    cli.add_command(evaluate)
+    cli.add_command(predict)
+    cli.add_command(plot)
     cli.add_command(grad_check)
 
 

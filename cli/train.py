@@ -67,7 +67,7 @@ _FIELD = {"src": "data"}
 @train_options
 @click.pass_context
 def train(ctx, preset, config_file, resume, out, dry_run, cache_dir, **options):
-    """Train a network and write a run folder (metrics, model, figures)."""
+    """Train a network; write a run folder (metrics, model, figures)."""
     from cifar_engine.runs import RunFolder
     from cifar_engine.train_config import TrainConfig
 
@@ -160,12 +160,12 @@ def _train(config, folder, dataset, split, plan, resume):
     except Diverged as err:
         report.close()
         click.echo(f"cifar-engine: error: {err}; the last checkpoint is kept", err=True)
-        sys.exit(EXIT_DIVERGED)
+        raise click.exceptions.Exit(EXIT_DIVERGED)
     except Interrupted as err:
         report.close()
         click.echo(f"cifar-engine: stopped by {err.reason} at step {err.step}; resume with: "
                    f"cifar-engine train --resume {folder.path}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        raise click.exceptions.Exit(EXIT_INTERRUPTED)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
@@ -246,7 +246,7 @@ class _Reporter:
 
 @click.command()
 def presets():
-    """List the named configurations and the result each reproduces."""
+    """List named configurations and the results they reproduce."""
     from cifar_engine.presets import PRESETS
 
     width = max(map(len, PRESETS))

@@ -150,7 +150,8 @@ class Trainer:
                                   self.step, etas, self._losses, self.augment)
         self.seconds += time.perf_counter() - start
         if done < n_steps:
-            raise Diverged(self.step + done, float(etas[done]))
+            self.step += done  # the steps before the failing one were applied
+            raise Diverged(self.step, float(etas[done]))
         self.last_loss = float(self._losses[n_steps - 1])
         self.step += n_steps
 

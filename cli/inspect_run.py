@@ -1,0 +1,78 @@
+"""Commands on a finished run folder: `evaluate`, `predict` and `plot`."""
+import click
+
+from cifar_engine.cli.options import data_options
+
+run_folder = click.argument("run", type=click.Path(file_okay=False))
+
+
+def _load(run):
+    from cifar_engine.errors import UserError
+    from cifar_engine.model_file import load_network
+    from cifar_engine.runs import RunFolder
+
+    folder = RunFolder(run)
+    if not folder.model.exists():
+        raise UserError(f"{folder.model}: no such file (is {run} a finished run?)")
+    net, _ = load_network(folder.model, max_batch=1000)
+    return folder, net
+
+
+@click.command()
+@run_folder
+@data_options
+def evaluate(run, src, labels, cache_dir):
+    """Accuracies and test confusion matrix of a run's model."""
+    import numpy as np
+
+    from cifar_engine.data import load_dataset, make_split
+    from cifar_engine.train_config import TrainConfig
+
+    folder, net = _load(run)
+    config = TrainConfig.from_toml(folder.config)
+    dataset = load_dataset(src or config.data or None, labels=labels, cache_dir=cache_dir)
+    split = make_split(dataset, config.split, config.n_val)
+    for name in ("train", "val", "test"):
+        part = getattr(split, name)
+        result = net.evaluate(part.images, part.labels, part.index)
+        click.echo(f"{name:<5} accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}  "
+                   f"({len(part)} images)")
+    test = split.test
+    predicted = net.predict(test.images, test.index)
+    K = len(net.class_names)
+    confusion = np.bincount(test.labels[test.index] * K + predicted, minlength=K * K)
+    click.echo("\nconfusion matrix (rows: true class, columns: predicted)")
+    width = max(6, max(map(len, net.class_names)))
+    click.echo(" " * width + "".join(f"{k:>7}" for k in range(K)))
+    for k, row in enumerate(confusion.reshape(K, K)):
+        click.echo(f"{net.class_names[k]:>{width}}" + "".join(f"{v:>7}" for v in row))
+
+
+@click.command()
+@run_folder
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+def predict(run, images):
+    """Class and probability of each image file (PNG or JPEG)."""
+    import numpy as np
+
+    from cifar_engine.data.image_folder import read_image_file
+
+    _, net = _load(run)
+    rows = np.stack([read_image_file(path, net.image_shape) for path in images])
+    probabilities = net.predict_proba(rows)
+    for path, p in zip(images, probabilities):
+        k = int(np.argmax(p))
+        click.echo(f"{path}: {net.class_names[k]} ({p[k]:.1%})")
+
+
+@click.command()
+@run_folder
+def plot(run):
+    """Redraw a run's curves.png and templates.png."""
+    from cifar_engine.plots import curves_figure, templates_figure
+
+    folder, net = _load(run)
+    click.echo(curves_figure(folder.read_metrics(), folder.curves))
+    single_layer = net.spec.n_layers == 1
+    click.echo(templates_figure(net.parameters["W1"], net.image_shape,
+                                net.class_names if single_layer else None, folder.templates))

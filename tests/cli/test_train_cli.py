@@ -1,0 +1,143 @@
+"""`cifar-engine train` and the commands on its run folders, as a user runs them."""
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cifar_engine.cli.main import main
+from fakes import write_image_tree
+
+CLI = [sys.executable, "-m", "cifar_engine.cli.main"]
+FAST = ["--hidden", "16", "--batch-size", "10", "--schedule", "triangular", "--n-s", "2ep",
+        "--eta-min", "1e-4", "--eta-max", "0.05", "--eval-every", "6"]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny") / "images"
+    write_image_tree(root, per_class=(100, 20), size=(8, 8))
+    return root
+
+
+def _train(capsys, images, out, *args):
+    code = main(["train", "--data", str(images), "--out", str(out), *FAST, *args])
+    return code, capsys.readouterr()
+
+
+def _params(path):
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files if k.startswith(("param/", "running/"))}
+
+
+def test_a_run_writes_every_artefact(capsys, images, tmp_path):
+    code, out = _train(capsys, images, tmp_path / "run", "--cycles", "1")
+    assert code == 0
+    assert "test accuracy" in out.out and str(tmp_path / "run") in out.out
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.toml", "metrics.csv", "summary.json", "model.npz", "checkpoint.npz",
+            "curves.png", "templates.png"} <= names
+    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0]
+    assert header == "step,epoch,eta,train_cost,train_loss,train_acc,val_cost,val_loss,val_acc"
+
+
+def test_the_config_file_repeats_the_run_exactly(capsys, images, tmp_path):
+    _train(capsys, images, tmp_path / "a", "--cycles", "1", "--bn", "--dropout", "0.1")
+    code = main(["train", "--config", str(tmp_path / "a" / "config.toml"),
+                 "--out", str(tmp_path / "b")])
+    assert code == 0
+    assert ((tmp_path / "a" / "metrics.csv").read_text()
+            == (tmp_path / "b" / "metrics.csv").read_text())
+
+
+def test_dry_run_prints_the_plan_and_writes_only_the_schedule(capsys, images, tmp_path):
+    code, out = _train(capsys, images, tmp_path / "dry", "--cycles", "2", "--dry-run")
+    assert code == 0
+    assert "steps: 48" in out.out and "n_s 12" in out.out
+    assert {p.name for p in (tmp_path / "dry").iterdir()} == {"schedule.png"}
+
+
+@pytest.mark.parametrize("args, option", [
+    (["--eta-min", "0.5", "--eta-max", "0.1"], "--eta-min"),
+    (["--lam", "-1"], "--lam"),
+    (["--dropout", "1"], "--dropout"),
+    (["--hidden", "50,0"], "--hidden"),
+    (["--hidden", ""], "--hidden"),
+    (["--batch-size", "1000"], "--batch-size"),
+    (["--preset", "nope"], "--preset"),
+])
+def test_invalid_options_end_in_one_line_and_exit_2(capsys, images, tmp_path, args, option):
+    code, out = _train(capsys, images, tmp_path / "bad", *args)
+    assert code == 2
+    assert len(out.err.strip().splitlines()) == 1 and option in out.err
+    assert not (tmp_path / "bad" / "metrics.csv").exists()
+
+
+def test_config_files_that_are_not_toml_or_have_unknown_keys_are_refused(capsys, tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is = = not toml")
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "not a TOML file" in capsys.readouterr().err
+    bad.write_text('lam = 0.1\nwarp_speed = 9\n')
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "unknown setting(s) warp_speed" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_dir_and_a_resume_without_checkpoint_are_refused(capsys, images,
+                                                                           tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, out = _train(capsys, images, blocker / "run")
+    assert code == 2 and "--out" in out.err
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_a_diverging_run_exits_3_naming_step_and_eta(capsys, images, tmp_path):
+    code, out = _train(capsys, images, tmp_path / "div", "--schedule", "constant",
+                       "--eta", "1e9", "--epochs", "3")
+    assert code == 3
+    assert "not finite at step" in out.err and "eta 1e+09" in out.err
+    assert len(out.err.strip().splitlines()) == 1
+
+
+def test_sigterm_checkpoints_and_resume_matches_the_uninterrupted_run(images, tmp_path):
+    args = ["--data", str(images), *FAST, "--bn", "--momentum", "0.9", "--steps", "60000",
+            "--eval-every", "1500", "--checkpoint-every", "700", "--flip"]
+    env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
+    whole = subprocess.run([*CLI, "train", *args, "--out", str(tmp_path / "whole")],
+                           env=env, capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr
+    proc = subprocess.Popen([*CLI, "train", *args, "--out", str(tmp_path / "cut")], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    proc.stderr.readline()  # the first evaluation line: training is under way
+    proc.send_signal(signal.SIGTERM)
+    err = proc.stderr.read()
+    assert proc.wait() == 130, err
+    assert "resume with: cifar-engine train --resume" in err
+    resumed = subprocess.run([*CLI, "train", "--resume", str(tmp_path / "cut")], env=env,
+                             capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    a, b = _params(tmp_path / "whole" / "model.npz"), _params(tmp_path / "cut" / "model.npz")
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert ((tmp_path / "whole" / "metrics.csv").read_text()
+            == (tmp_path / "cut" / "metrics.csv").read_text())
+
+
+def test_presets_are_listed_with_their_published_figures(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "two-layer-one-cycle" in out and "45.5%" in out and "init-sigma-1e-4-bn" in out
+
+
+def test_evaluate_and_plot_read_a_finished_run(capsys, images, tmp_path):
+    _train(capsys, images, tmp_path / "run", "--cycles", "1")
+    assert main(["evaluate", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "test  accuracy" in out and "confusion matrix" in out
+    (tmp_path / "run" / "curves.png").unlink()
+    assert main(["plot", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 0
