@@ -16,7 +16,8 @@ class EngineGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as err:
-            click.echo(f"cifar-engine: error: {err}", err=True)
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+            click.echo(f"cifar-engine: error: {first_line}", err=True)
             ctx.exit(EXIT_USER_ERROR)
 
 

@@ -1,0 +1,1 @@
+"""asv benchmarks of cifar-engine: one module per kernel module, plus whole steps and epochs."""

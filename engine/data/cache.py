@@ -1,0 +1,177 @@
+"""The decoded-array cache: a source is decoded once, then its arrays are memory-mapped.
+
+An entry is a folder `<kind>-<origin>-<state>` in the cache folder, holding one .npy file per
+Dataset array and a meta.json. `origin` hashes what is read (kind, resolved path, options),
+`state` hashes the cache format and the source's file names, sizes and mtimes: a changed
+source gets a new entry, and the entries of its older states are removed. An entry is
+written into a temporary folder and renamed into place, so a half-written entry never
+appears; on load it is checked against meta.json and rebuilt when anything disagrees.
+"""
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .dataset import Dataset, check_dataset
+from .paths import default_cache_dir
+from .reasons import reason
+
+FORMAT_VERSION = 1
+ARRAY_DTYPES = {
+    "train_images": np.uint8,
+    "train_labels": np.int64,
+    "test_images": np.uint8,
+    "test_labels": np.int64,
+    "train_batches": np.int64,
+}
+N_SAMPLE_ROWS = 64  # image rows whose bytes meta.json checksums, spread over each split
+
+
+def _digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _state(path):
+    """Names, sizes and mtimes of the source: its file, or every file below the folder."""
+    if path.is_file():
+        stat = path.stat()
+        return f"{stat.st_size} {stat.st_mtime_ns}"
+    rows = []
+    for folder, subfolders, files in os.walk(path):
+        subfolders.sort()
+        for name in sorted(files):
+            stat = os.stat(os.path.join(folder, name))
+            rows.append(f"{os.path.relpath(os.path.join(folder, name), path)} "
+                        f"{stat.st_size} {stat.st_mtime_ns}")
+    return "\n".join(rows)
+
+
+def entry_dir(cache_dir, path, kind, options):
+    """The cache entry folder for the source at `path` as it is now."""
+    resolved = path.resolve()
+    origin = _digest(json.dumps([kind, str(resolved), options], sort_keys=True))
+    state = _digest(f"{FORMAT_VERSION}\n{_state(resolved)}")
+    return cache_dir / f"{kind}-{origin}-{state}"
+
+
+def _checksums(arrays):
+    """sha256 of all label arrays, and of a sample of image rows of each split."""
+    labels = hashlib.sha256()
+    sample = hashlib.sha256()
+    for name, array in arrays.items():
+        if array.dtype == np.uint8 and len(array):
+            rows = np.unique(np.linspace(0, len(array) - 1, N_SAMPLE_ROWS).astype(np.int64))
+            sample.update(np.ascontiguousarray(array[rows]).tobytes())
+        else:
+            labels.update(np.ascontiguousarray(array).tobytes())
+    return {"labels": labels.hexdigest(), "image_sample": sample.hexdigest()}
+
+
+def _unwritable(folder, err):
+    return DataError(f"cache folder {folder}: cannot write ({err.strerror or reason(err)})")
+
+
+def _write(dataset, folder):
+    """Save the arrays of `dataset` and its meta.json into `folder`."""
+    arrays = {name: getattr(dataset, name) for name in ARRAY_DTYPES}
+    files = {}
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", array, allow_pickle=False)
+        files[name] = {"shape": list(array.shape), "dtype": str(array.dtype),
+                       "bytes": (folder / f"{name}.npy").stat().st_size}
+    meta = {
+        "format": FORMAT_VERSION,
+        "source": dataset.source,
+        "class_names": list(dataset.class_names),
+        "image_shape": list(dataset.image_shape),
+        "arrays": files,
+        "checksums": _checksums(arrays),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1))
+
+
+def _open_array(entry, name, spec):
+    """Memory-map one array, read-only; ValueError unless it matches its meta.json spec."""
+    file = entry / f"{name}.npy"
+    if file.stat().st_size != spec["bytes"]:
+        raise ValueError(f"{file}: {file.stat().st_size} bytes, meta says {spec['bytes']}")
+    array = np.load(file, mmap_mode="r", allow_pickle=False)
+    if list(array.shape) != spec["shape"] or array.dtype != np.dtype(spec["dtype"]) \
+            or array.dtype != ARRAY_DTYPES[name]:
+        raise ValueError(f"{file}: {array.dtype} {array.shape} disagrees with meta.json")
+    return array
+
+
+def _load(entry):
+    """The Dataset an entry holds, memory-mapped, or None if it is missing or does not check out."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        if meta["format"] != FORMAT_VERSION:
+            return None
+        arrays = {name: _open_array(entry, name, meta["arrays"][name]) for name in ARRAY_DTYPES}
+        if _checksums(arrays) != meta["checksums"]:
+            return None
+        dataset = Dataset(**arrays, class_names=tuple(meta["class_names"]),
+                          image_shape=tuple(meta["image_shape"]), source=meta["source"])
+        check_dataset(dataset, entry)
+    except (OSError, ValueError, KeyError, TypeError):  # DataError is a ValueError too
+        return None
+    return dataset
+
+
+def _store(read, entry):
+    """Write the Dataset that `read()` returns as `entry`, through a temporary folder."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+    except OSError as err:  # before the long decode, so that it is not wasted
+        raise _unwritable(entry.parent, err) from None
+    try:
+        dataset = read()
+        try:
+            _write(dataset, tmp)
+            shutil.rmtree(entry, ignore_errors=True)  # an entry that failed its checks
+            os.rename(tmp, entry)
+        except OSError as err:
+            raise _unwritable(entry.parent, err) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _prune(entry):
+    """Remove the entries of the same source in its older states."""
+    origin = entry.name.rsplit("-", 1)[0]
+    for old in entry.parent.glob(f"{origin}-*"):
+        if old != entry:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def cached_dataset(path, kind, options, read, cache_dir=None):
+    """The Dataset of the source at `path`, from the cache, decoded by `read()` if need be.
+
+    Parameters
+    ----------
+    path : Path of the source
+    kind : str, the source's kind (part of the cache key)
+    options : dict of JSON values, reading options (part of the cache key)
+    read : callable returning the decoded Dataset
+    cache_dir : path or None, default `default_cache_dir()`
+
+    Returns
+    -------
+    Dataset whose arrays are read-only memmaps into the cache entry.
+    """
+    entry = entry_dir(Path(cache_dir or default_cache_dir()).expanduser(), path, kind, options)
+    dataset = _load(entry)
+    if dataset is None:
+        _store(read, entry)
+        _prune(entry)
+        dataset = _load(entry)
+        if dataset is None:
+            raise DataError(f"{entry}: the cache entry just written does not read back")
+    return dataset

@@ -1,0 +1,139 @@
+"""Image-folder data sets: ROOT/{train,test}/<class>/*.png|jpg|jpeg, as a folder or a tar archive.
+
+Labels come from the class folder names: CIFAR-10's label order when the names are exactly
+CIFAR-10's, else sorted names. Images are decoded with Pillow: C = 1 when every image is grey
+('L'), else RGB, C = 3.
+"""
+import io
+
+import numpy as np
+
+from ..errors import DataError
+from ..progress import progress_bar
+from .archive import iter_files
+from .dataset import CIFAR10_CLASSES, seeded_dataset
+from .reasons import reason
+
+SPLITS = ("train", "test")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+_FORMATS = ("PNG", "JPEG")
+
+
+def _is_image(name):
+    return not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _folder_images(root, progress):
+    """Yield (split, class name, file name, where, bytes) for each image under a folder."""
+    files = [
+        (split, class_dir.name, file)
+        for split in SPLITS if (root / split).is_dir()
+        for class_dir in sorted((root / split).iterdir()) if class_dir.is_dir()
+        for file in sorted(class_dir.iterdir()) if _is_image(file.name) and file.is_file()
+    ]
+    with progress_bar(len(files), f"decoding {root.name}", progress) as bar:
+        for split, class_name, file in files:
+            yield split, class_name, file.name, str(file), file.read_bytes()
+            bar.update(1)
+
+
+def _archive_images(path, progress):
+    """Yield (split, class name, file name, where, bytes) for each image of a tar archive."""
+    for parts, data in iter_files(path, progress):
+        where = f"{path}/{'/'.join(parts)}"
+        if len(parts) == 4:  # one leading top folder
+            parts = parts[1:]
+        if len(parts) == 3 and parts[0] in SPLITS and _is_image(parts[2]):
+            yield parts[0], parts[1], parts[2], where, data
+
+
+def _decode(where, data):
+    """Pixels uint8 (H*W*c,) in HWC order, c = 1 for 'L' images else 3, and size (W, H)."""
+    from PIL import Image  # only a first decode needs Pillow
+
+    try:
+        with Image.open(io.BytesIO(data), formats=_FORMATS) as image:
+            if image.mode not in ("L", "RGB"):
+                image = image.convert("RGB")
+            return np.frombuffer(image.tobytes(), np.uint8), image.size
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise DataError(f"{where}: not a readable image ({reason(err)})") from None
+
+
+class _Split:
+    """The decoded images of one split, in arrival order, with each one's class and file name."""
+
+    def __init__(self):
+        self.classes, self.names, self.pixels = [], [], []
+
+    def add(self, class_name, file_name, pixels):
+        self.classes.append(class_name)
+        self.names.append(file_name)
+        self.pixels.append(pixels)
+
+    def arrays(self, class_names, image_shape):
+        """Images uint8 (N, C*H*W) channel-major and labels int64 (N,), by class then file name."""
+        label_of = {name: label for label, name in enumerate(class_names)}
+        labels = [label_of[name] for name in self.classes]
+        order = sorted(range(len(labels)), key=lambda i: (labels[i], self.names[i]))
+        c, h, w = image_shape
+        # A grey image among colour ones becomes RGB: each pixel repeated over the channels.
+        hwc = np.stack([p if p.size == c * h * w else np.repeat(p, c)
+                        for p in (self.pixels[i] for i in order)])
+        chw = hwc.reshape(-1, h, w, c).transpose(0, 3, 1, 2)
+        return chw.reshape(len(order), c * h * w), np.asarray(labels, dtype=np.int64)[order]
+
+
+def _class_names(path, splits):
+    """Class names in label order; DataError unless train and test hold the same classes."""
+    train, test = (set(splits[split].classes) for split in SPLITS)
+    if not train or not test:
+        missing = "train" if not train else "test"
+        raise DataError(f"{path}: no images under {missing}/<class>/ (expected {path}/"
+                        f"{{train,test}}/<class>/*.png|jpg|jpeg)")
+    if train != test:
+        raise DataError(f"{path}: test classes do not match train classes (only in train: "
+                        f"{', '.join(sorted(train - test)) or '-'}; only in test: "
+                        f"{', '.join(sorted(test - train)) or '-'})")
+    return CIFAR10_CLASSES if train == set(CIFAR10_CLASSES) else tuple(sorted(train))
+
+
+def _decode_all(path, images):
+    """Decode each (split, class, file name, where, bytes) into its split.
+
+    Returns the splits and the one image shape (C, H, W) they share.
+    """
+    splits = {split: _Split() for split in SPLITS}
+    first, grey = None, True
+    for split, class_name, file_name, where, data in images:
+        pixels, size = _decode(where, data)
+        if first is None:
+            first = (where, size)
+        elif size != first[1]:
+            raise DataError(f"{where}: image is {size[0]}x{size[1]} but {first[0]} is "
+                            f"{first[1][0]}x{first[1][1]}: all images must have one size")
+        grey = grey and pixels.size == size[0] * size[1]
+        splits[split].add(class_name, file_name, pixels)
+    if first is None:
+        raise DataError(
+            f"{path}: no images (expected {path}/{{train,test}}/<class>/*.png|jpg|jpeg)")
+    width, height = first[1]
+    return splits, (1 if grey else 3, height, width)
+
+
+def read_image_folder(path, progress=None):
+    """Read an image tree, or a .tar/.tar.gz/.tgz of one (maybe inside one top folder).
+
+    Images are decoded in the order they are stored. The training set's base order (class,
+    then file name) is put in the fixed order of `seeded_batches` and cut into 5 batches.
+    """
+    images = _archive_images(path, progress) if path.is_file() else _folder_images(path, progress)
+    splits, image_shape = _decode_all(path, images)
+    class_names = _class_names(path, splits)
+    return seeded_dataset(
+        train=splits["train"].arrays(class_names, image_shape),
+        test=splits["test"].arrays(class_names, image_shape),
+        class_names=class_names,
+        image_shape=image_shape,
+        source=f"{'image-folder archive' if path.is_file() else 'image folder'} {path}",
+    )

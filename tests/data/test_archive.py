@@ -1,0 +1,63 @@
+import random
+import tarfile
+
+import pytest
+
+from fakes import tar_folder
+from cifar_engine.data.archive import first_file_name, iter_files
+from cifar_engine.errors import DataError
+
+
+@pytest.fixture
+def tree(tmp_path):
+    for name, text in [("a/one.txt", "1"), ("a/b/two.txt", "22"), ("three.txt", "333")]:
+        (tmp_path / "tree" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "tree" / name).write_text(text)
+    return tmp_path / "tree"
+
+
+@pytest.mark.parametrize("name", ["t.tar", "t.tar.gz", "t.tgz"])
+def test_iter_files_yields_regular_files_in_archive_order(tree, tmp_path, name):
+    archive = tar_folder(tree, tmp_path / name, top=".")
+
+    assert list(iter_files(archive)) == [
+        (("a", "b", "two.txt"), b"22"), (("a", "one.txt"), b"1"), (("three.txt",), b"333"),
+    ]
+    assert first_file_name(archive) == "./a/b/two.txt"
+
+
+def _cut(data, where):
+    return data[:where] if where > 0 else data[:len(data) + where]
+
+
+@pytest.mark.parametrize("where", [100, 2000, -30, -4])
+def test_a_truncated_gzip_archive_is_a_data_error(tmp_path, where):
+    # incompressible members, so that every cut lands inside the archive's data or trailer
+    (tmp_path / "tree").mkdir()
+    for i in range(3):
+        (tmp_path / "tree" / f"{i}.bin").write_bytes(random.Random(i).randbytes(3000))
+    archive = tar_folder(tmp_path / "tree", tmp_path / "t.tar.gz")
+    whole = archive.read_bytes()
+    assert len(whole) > 9000
+    archive.write_bytes(_cut(whole, where))
+
+    with pytest.raises(DataError, match=r"t\.tar\.gz: not a readable tar archive, or truncated"):
+        list(iter_files(archive))
+
+
+@pytest.mark.parametrize("content", [b"", b"this is no gzip and no tar" * 40])
+def test_a_file_that_is_no_archive_is_a_data_error(tmp_path, content):
+    archive = tmp_path / "fake.tar.gz"
+    archive.write_bytes(content)
+
+    for read in (first_file_name, lambda path: list(iter_files(path))):
+        with pytest.raises(DataError, match=r"fake\.tar\.gz: not a readable tar archive"):
+            read(archive)
+
+
+def test_an_archive_with_only_folders(tmp_path):
+    with tarfile.open(tmp_path / "empty.tar", "w") as tar:
+        tar.add(tmp_path, arcname="nothing", recursive=False)
+
+    with pytest.raises(DataError, match="holds no files"):
+        first_file_name(tmp_path / "empty.tar")

@@ -1,0 +1,147 @@
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+from fakes import assert_same_data, dump_py2, rewrite_pickle, write_cifar100
+from cifar_engine.data import N_BATCHES
+from cifar_engine.data.cifar_pickle import read_cifar10, read_cifar100
+from cifar_engine.errors import DataError
+
+
+@pytest.mark.parametrize("form", ["cifar10_folder", "cifar10_archive"])
+def test_cifar10_reads_batches_in_file_order(request, form):
+    fake = request.getfixturevalue(form)
+
+    dataset = read_cifar10(fake.path)
+
+    assert_same_data(dataset, fake, seeded_train=False)
+    np.testing.assert_array_equal(dataset.train_batches, np.repeat(np.arange(N_BATCHES), 6))
+
+
+def test_cifar10_archive_is_read_in_place(cifar10_archive):
+    before = sorted(cifar10_archive.path.parent.iterdir())
+
+    read_cifar10(cifar10_archive.path)
+
+    assert sorted(cifar10_archive.path.parent.iterdir()) == before
+
+
+def test_fake_batches_are_python2_pickles(cifar10_folder):
+    raw = (cifar10_folder.path / "data_batch_1").read_bytes()
+    assert b"cnumpy.core.multiarray\n_reconstruct\n" in raw
+    assert b"_codecs" not in raw  # Python 3's protocol-2 encoding of bytes
+
+
+def test_cifar10_reads_batches_repickled_by_numpy_2(cifar10_folder):
+    batch = cifar10_folder.path / "data_batch_2"
+    batch.write_bytes(pickle.dumps(pickle.loads(batch.read_bytes(), encoding="bytes"), protocol=4))
+
+    dataset = read_cifar10(cifar10_folder.path)
+
+    assert_same_data(dataset, cifar10_folder, seeded_train=False)
+
+
+@pytest.mark.parametrize("form", ["cifar100_folder", "cifar100_archive"])
+def test_cifar100_fine_labels_in_seeded_batches(request, form):
+    fake = request.getfixturevalue(form)
+
+    dataset = read_cifar100(fake.path)
+
+    assert_same_data(dataset, fake)
+    assert dataset.n_classes == 100
+    np.testing.assert_array_equal(np.bincount(dataset.train_batches), [3] * N_BATCHES)
+
+
+def test_cifar100_coarse_labels(tmp_path):
+    fake = write_cifar100(tmp_path / "cifar-100-python", labels="coarse")
+
+    dataset = read_cifar100(fake.path, labels="coarse")
+
+    assert_same_data(dataset, fake)
+    assert dataset.n_classes == 20
+
+
+def _drop(key):
+    return lambda batch: batch.pop(key)
+
+
+def _set(key, value):
+    return lambda batch: batch.__setitem__(key, value(batch) if callable(value) else value)
+
+
+BAD_BATCHES = {
+    "no data": ("data_batch_1", _drop(b"data"), "missing key data"),
+    "no labels": ("data_batch_2", _drop(b"labels"), "missing key labels"),
+    "float data": ("data_batch_3", _set(b"data", lambda b: b[b"data"].astype(np.float32)), "uint8"),
+    "list data": ("data_batch_3", _set(b"data", lambda b: b[b"data"].tolist()), "uint8"),
+    "3000 columns": ("data_batch_4", _set(b"data", lambda b: b[b"data"][:, :3000].copy()),
+                     "(N, 3072)"),
+    "flat data": ("test_batch", _set(b"data", lambda b: b[b"data"].ravel()), "(N, 3072)"),
+    "label 10": ("data_batch_5", _set(b"labels", [10] * 6), "0..9"),
+    "label -1": ("test_batch", _set(b"labels", [-1] + [0] * 7), "0..9"),
+    "too few labels": ("data_batch_1", _set(b"labels", [1, 2]), "6 integers"),
+    "text labels": ("data_batch_1", _set(b"labels", [b"cat"] * 6), "6 integers"),
+    "no class names": ("batches.meta", _drop(b"label_names"), "class names"),
+}
+
+
+@pytest.mark.parametrize("name, change, message", BAD_BATCHES.values(), ids=BAD_BATCHES)
+def test_bad_batch_is_a_data_error_naming_the_file(cifar10_folder, name, change, message):
+    rewrite_pickle(cifar10_folder.path / name, change)
+
+    with pytest.raises(DataError, match=r"data_batch|test_batch|batches\.meta") as error:
+        read_cifar10(cifar10_folder.path)
+
+    assert str(cifar10_folder.path / name) in str(error.value)
+    assert message in str(error.value)
+
+
+def test_a_batch_that_is_not_a_dict(cifar10_folder):
+    dump_py2([1, 2, 3], cifar10_folder.path / "data_batch_2")
+
+    with pytest.raises(DataError, match="data_batch_2: not a CIFAR batch"):
+        read_cifar10(cifar10_folder.path)
+
+
+def test_a_file_that_is_not_a_pickle(cifar10_folder):
+    (cifar10_folder.path / "test_batch").write_bytes(b"\x00 not a pickle at all")
+
+    with pytest.raises(DataError, match="test_batch: not a readable pickle"):
+        read_cifar10(cifar10_folder.path)
+
+
+def test_a_missing_batch_file(cifar10_folder):
+    (cifar10_folder.path / "data_batch_3").unlink()
+
+    with pytest.raises(DataError, match="no data_batch_3 in this CIFAR release"):
+        read_cifar10(cifar10_folder.path)
+
+
+class RunsCommand:
+    """Unpickling this runs a shell command: what a doctored data file could do."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def _dump_protocol_4(obj, path):
+    path.write_bytes(pickle.dumps(obj, protocol=4))
+
+
+@pytest.mark.parametrize("dump", [dump_py2, _dump_protocol_4])
+def test_a_pickle_that_would_run_a_command_is_refused(cifar10_folder, tmp_path, dump):
+    marker = tmp_path / "pwned"
+    dump({b"data": RunsCommand(f"touch {marker}"), b"labels": [0]},
+         cifar10_folder.path / "data_batch_1")
+
+    with pytest.raises(DataError, match=r"data_batch_1: refused to load global (posix|os)\.system"):
+        read_cifar10(cifar10_folder.path)
+
+    assert not marker.exists()
+    pickle.loads((cifar10_folder.path / "data_batch_1").read_bytes(), encoding="bytes")
+    assert marker.exists(), "the plain unpickler runs the command: the test pickle is live"
