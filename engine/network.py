@@ -212,7 +212,8 @@ class Network:
         images = np.asarray(images)
         n = images.shape[0] if images.ndim >= 1 else 0
         _expect_shape("images", images, (n, self.spec.input_size), np.uint8)
-        labels = np.zeros(n, np.int64) if labels is None else self._checked_labels(labels, n)
+        labels = (np.zeros(n, np.int64) if labels is None
+                  else self._checked_labels(labels, n, name="labels"))
         shape = self.image_shape or (1, 1, self.spec.input_size)
         return step.BatchSource(images, labels, self._mean, self._inv_std, shape)
 

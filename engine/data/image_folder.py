@@ -137,3 +137,25 @@ def read_image_folder(path, progress=None):
         image_shape=image_shape,
         source=f"{'image-folder archive' if path.is_file() else 'image folder'} {path}",
     )
+
+
+def read_image_file(path, image_shape):
+    """One PNG or JPEG file as a channel-major uint8 row of C*H*W, for a model of image_shape.
+
+    A grey image given to a colour model is repeated over the channels, and a colour image
+    given to a grey model is converted to grey (Pillow's 'L'); any other size is an error.
+    """
+    C, H, W = image_shape
+    try:
+        data = open(path, "rb").read()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({reason(err)})") from None
+    pixels, size = _decode(path, data)
+    if size != (W, H):
+        raise DataError(f"{path}: image is {size[0]}x{size[1]}, the model takes {W}x{H}")
+    channels = pixels.size // (H * W)
+    hwc = pixels.reshape(H, W, channels)
+    if channels != C:
+        hwc = (np.repeat(hwc, C, axis=2) if channels == 1 else
+               np.round(hwc @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)[:, :, None])
+    return np.ascontiguousarray(hwc.transpose(2, 0, 1)).reshape(-1)

@@ -9,3 +9,11 @@ Shape legend used in every module:
 
 Each kernel is written once; Numba specialises it for float32 and float64 on first call.
 """
+
+import os
+
+# GEMMs run on OpenBLAS's threads and the fused loops on Numba's OpenMP threads, one after
+# the other, many times a step. OpenMP threads that spin after a loop starve the BLAS threads
+# of the two cores (a 3072-50-10 step went from 1 ms to 30 ms); passive waiting hands the
+# cores over. setdefault: a user's own setting wins. It must precede OpenMP's start-up.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

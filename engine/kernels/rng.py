@@ -32,6 +32,7 @@ def derive_key(seed, stream, counter):
 @njit(cache=True, inline="always")
 def uniform(key, i):
     """The i-th uniform float64 in [0, 1) of the stream named by key."""
+    key = np.uint64(key)  # a signed key would make the mixer's shifts arithmetic
     return np.float64(mix64(key + _GOLDEN * np.uint64(i + 1)) >> np.uint64(11)) * _TWO_M53
 
 
@@ -46,4 +47,5 @@ def normal(key, i):
 @njit(cache=True, inline="always")
 def substream(key, i):
     """The key of the i-th independent sub-stream of key (e.g. one per image)."""
+    key = np.uint64(key)
     return mix64(key ^ mix64(_GOLDEN * np.uint64(i + 1)))

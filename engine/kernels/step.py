@@ -18,6 +18,7 @@ Layer l maps d_l = dims[l] inputs to m_l = dims[l + 1] outputs. Per layer, `layo
 """
 from collections import namedtuple
 
+import numba
 import numpy as np
 from numba import njit
 
@@ -28,6 +29,12 @@ from .dropout import dropout_forward
 from .losses import softmax_xent, svm_hinge
 from .rng import derive_key
 from .sgd import sgd_momentum
+
+# The functions below are cached and call parallel kernels. An entry compiled in a process
+# whose parallel kernels came from the disk cache lacks the hook that starts the threading
+# layer, and a fresh process calling it first jumps to a null pointer (Numba issue #8578).
+# Starting the threading layer on import makes every entry safe.
+numba.get_num_threads()
 
 W, B, GAMMA, BETA, RUN_MEAN, RUN_VAR, S, S_HAT, H, MU, VAR = range(11)
 N_FIELDS = 11

@@ -141,3 +141,25 @@ def test_evaluate_and_plot_read_a_finished_run(capsys, images, tmp_path):
     (tmp_path / "run" / "curves.png").unlink()
     assert main(["plot", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "curves.png").stat().st_size > 0
+
+
+def test_predict_names_the_class_of_image_files(capsys, images, tmp_path):
+    _train(capsys, images, tmp_path / "run", "--cycles", "1")
+    files = [str(images / "test" / "bee" / "0000.png"), str(images / "test" / "cow" / "0001.png")]
+    assert main(["predict", str(tmp_path / "run"), *files]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    for path, line in zip(files, lines):
+        name, answer = line.rsplit(": ", 1)
+        assert name == path and answer.split(" (")[0] in {"ant", "bee", "cow"}
+        assert answer.endswith("%)")
+
+
+def test_predict_refuses_an_image_of_another_size(capsys, images, tmp_path):
+    from PIL import Image
+
+    _train(capsys, images, tmp_path / "run", "--steps", "3")
+    Image.new("RGB", (9, 8)).save(tmp_path / "wide.png")
+    assert main(["predict", str(tmp_path / "run"), str(tmp_path / "wide.png")]) == 2
+    err = capsys.readouterr().err
+    assert "wide.png: image is 9x8, the model takes 8x8" in err
