@@ -6,7 +6,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from cifar_engine.data import load_dataset
 from fakes import tar_folder, write_cifar10, write_cifar100, write_idx, write_image_tree
+from real_data import CIFAR10_JPEG, require
 
 
 @pytest.fixture(autouse=True)
@@ -99,3 +101,16 @@ def http_server():
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture(scope="session")
+def real_cache(tmp_path_factory):
+    """One cache per test session: the JPEG archive is decoded once."""
+    return tmp_path_factory.mktemp("real-data-cache")
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpeg(real_cache):
+    """All of CIFAR-10 from the offline JPEG archive."""
+    require(CIFAR10_JPEG, "the offline CIFAR-10 JPEG archive lives in ../shared/data/")
+    return load_dataset(CIFAR10_JPEG, cache_dir=real_cache, progress=False)

@@ -101,8 +101,8 @@ def test_the_check_leaves_parameters_and_running_statistics_unchanged():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("hidden, bn, loss", ACCEPTANCE_NETS)
-def test_centred_differences_agree_to_1e6_on_20_real_images(hidden, bn, loss, cifar10):
-    X, y = problem_from_images(cifar10.train_images, cifar10.train_labels, 20, 100)
+def test_centred_differences_agree_to_1e6_on_20_real_images(hidden, bn, loss, cifar10_jpeg):
+    X, y = problem_from_images(cifar10_jpeg.train_images, cifar10_jpeg.train_labels, 20, 100)
     net = _net(hidden, bn, loss, features=100)
     for r in check_gradients(net, X, y):
         assert r.passed and r.max_rel_error < 1e-6, r

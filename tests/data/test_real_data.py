@@ -1,33 +1,12 @@
 """The real data sets that CI and the developers' machines hold. They fail, never skip, when
 the data is missing: a silent skip would hide a broken data path."""
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from cifar_engine.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES, N_BATCHES, load_dataset
-
-REPO = Path(__file__).resolve().parents[2]
-CIFAR10_JPEG = REPO.parent / "shared" / "data" / "cifar-10-jpeg.tar.gz"
-FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
-
-
-def _require(path, how_to_get_it):
-    if not path.exists():
-        pytest.fail(f"{path} is missing: {how_to_get_it}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def real_cache(tmp_path_factory):
-    """One cache per test session: the JPEG archive is decoded once."""
-    return tmp_path_factory.mktemp("real-data-cache")
-
-
-@pytest.fixture(scope="session")
-def cifar10_jpeg(real_cache):
-    _require(CIFAR10_JPEG, "the offline CIFAR-10 JPEG archive lives in ../shared/data/")
-    return load_dataset(CIFAR10_JPEG, cache_dir=real_cache, progress=False)
+from real_data import CIFAR10_JPEG, FASHION_MNIST, require as _require
 
 
 def _assert_counts(dataset, n_train, n_test, image_shape, class_names):
