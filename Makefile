@@ -41,3 +41,29 @@ test-slow: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data/cache .pytest_cache
+
+# -- speed (asv and the side-by-side comparison) ----------------------------------------------
+ASV := cd asv_bench && ../$(BIN)/asv
+HISTORY ?= 3
+TORCH_VERSION ?= 2.13.0
+
+.PHONY: bench bench-history bench-preview compare
+
+asv_bench/.machine: $(STAMP)
+	$(ASV) machine --yes
+	touch $@
+
+bench: asv_bench/.machine
+	$(ASV) run --python=same --show-stderr --set-commit-hash=$$(git rev-parse HEAD) $(BENCH_ARGS)
+
+bench-history: asv_bench/.machine
+	$(ASV) run --show-stderr --skip-existing-commits HEAD~$(HISTORY)..HEAD $(BENCH_ARGS)
+	$(ASV) publish
+	@echo "dashboard: asv_bench/html/index.html (serve it with: cd asv_bench && ../$(BIN)/asv preview)"
+
+bench-preview: $(STAMP)
+	$(ASV) preview
+
+compare: $(STAMP)
+	$(BIN)/python -m pip install --quiet "torch==$(TORCH_VERSION)" -e ".[compare]"
+	$(BIN)/python asv_bench/compare.py --json asv_bench/compare.json $(COMPARE_ARGS)

@@ -1,0 +1,407 @@
+"""Race the engine against its peers on the same machine, in one run.
+
+For each configuration A-E (see benchmarks/common.py), it times:
+  engine      one training step as the trainer runs it (gather, forward, backward, update)
+  gemm        the GEMM-only bound: just the matrix products a step must do, back to back on
+              hot buffers (X W^T and dW for every layer, dH for every layer but the first)
+  numpy       a plain NumPy step, written independently below
+  torch       PyTorch eager (torch.nn + torch.optim.SGD), and with --compile torch.compile
+and per epoch (shuffle + gather + steps over 45,000 images) the engine, torch and, on A and
+D, scikit-learn's MLPClassifier. Before timing anything it checks that the engine and the
+NumPy step agree after 3 steps from the same weights.
+
+Each measurement runs in --runs fresh processes, the implementations interleaved round-robin
+within each; the table shows the median of the per-process medians, with min and max.
+Usage: python asv_bench/compare.py [--configs A,B] [--runs 3] [--compile] [--json out.json]
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import CONFIGS, D, EPOCH_IMAGES, K, LAM, MOMENTUM, images  # noqa: E402
+
+ETA = 1e-3
+THREADS = 2
+BN_EPS = 1e-5
+
+
+# -- the engine --------------------------------------------------------------------------------
+
+class Engine:
+    def __init__(self, config):
+        from benchmarks.common import network
+
+        self.batch = CONFIGS[config]["batch_size"]
+        self.net = network(config)
+        imgs, labels = images(EPOCH_IMAGES)
+        self.source = self.net.batch_source(imgs, labels)
+        self.order = np.arange(EPOCH_IMAGES)
+        self.steps = EPOCH_IMAGES // self.batch
+        self.etas = np.full(self.steps, ETA)
+        self.losses = np.zeros(self.steps, self.net.dtype)
+        self.step()
+
+    def step(self):
+        self.net.run_steps(self.source, self.order, 0, self.batch, 0, self.etas[:1], self.losses)
+
+    def epoch(self):
+        order = np.random.default_rng(0).permutation(EPOCH_IMAGES)
+        self.net.run_steps(self.source, order, 0, self.batch, 0, self.etas, self.losses)
+
+
+# -- the GEMM-only bound -------------------------------------------------------------------------
+
+class Gemm:
+    """The products of one step on hot float32 buffers, nothing else."""
+
+    def __init__(self, config):
+        c = CONFIGS[config]
+        dims = (D, *c["hidden"], K)
+        n = c["batch_size"]
+        rng = np.random.default_rng(0)
+        self.layers = []
+        for d, m in zip(dims[:-1], dims[1:]):
+            self.layers.append(dict(
+                X=rng.standard_normal((n, d), dtype=np.float32),
+                W=rng.standard_normal((m, d), dtype=np.float32),
+                S=np.empty((n, m), np.float32), G=rng.standard_normal((n, m), dtype=np.float32),
+                dW=np.empty((m, d), np.float32), dX=np.empty((n, d), np.float32)))
+        self.step()
+
+    def step(self):
+        for L in self.layers:
+            np.matmul(L["X"], L["W"].T, out=L["S"])
+        for i, L in enumerate(reversed(self.layers)):
+            np.matmul(L["G"].T, L["X"], out=L["dW"])
+            if i < len(self.layers) - 1:
+                np.matmul(L["G"], L["W"], out=L["dX"])
+
+
+# -- a plain NumPy step, independent of the engine ----------------------------------------------
+
+class NumpyStep:
+    """Forward, backward and SGD-momentum update of the configuration's net in NumPy."""
+
+    def __init__(self, config, params=None):
+        c = CONFIGS[config]
+        self.bn = c["batch_norm"]
+        self.batch = c["batch_size"]
+        dims = (D, *c["hidden"], K)
+        rng = np.random.default_rng(0)
+        self.p = params or {}
+        if not params:
+            for l, (d, m) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+                self.p[f"W{l}"] = (rng.standard_normal((m, d)) * np.sqrt(2 / d)).astype(np.float32)
+                if self.bn and l < len(dims) - 1:
+                    self.p[f"gamma{l}"] = np.ones(m, np.float32)
+                    self.p[f"beta{l}"] = np.zeros(m, np.float32)
+                else:
+                    self.p[f"b{l}"] = np.zeros(m, np.float32)
+        self.n_layers = len(dims) - 1
+        self.v = {k: np.zeros_like(v) for k, v in self.p.items()}
+        imgs, labels = images(EPOCH_IMAGES)
+        self.images, self.labels = imgs, labels
+        self.mean, self.inv_std = np.float32(120.0), np.float32(1 / 64.0)
+
+    def batch_at(self, k):
+        rows = np.arange(k * self.batch, (k + 1) * self.batch)
+        return (self.images[rows].astype(np.float32) - self.mean) * self.inv_std, self.labels[rows]
+
+    def step(self, k=0):
+        X, y = self.batch_at(k)
+        p, n = self.p, len(y)
+        cache, h = [], X
+        for l in range(1, self.n_layers + 1):
+            s = h @ p[f"W{l}"].T
+            if l == self.n_layers:
+                s = s + p[f"b{l}"]
+                cache.append((h, None))
+                break
+            if self.bn:
+                mu, var = s.mean(0), s.var(0)
+                s_hat = (s - mu) / np.sqrt(var + BN_EPS)
+                cache.append((h, (s_hat, var)))
+                h = np.maximum(p[f"gamma{l}"] * s_hat + p[f"beta{l}"], 0)
+            else:
+                cache.append((h, None))
+                h = np.maximum(s + p[f"b{l}"], 0)
+        z = np.exp(s - s.max(1, keepdims=True))
+        P = z / z.sum(1, keepdims=True)
+        loss = -np.log(P[np.arange(n), y]).mean()
+        G = P
+        G[np.arange(n), y] -= 1
+        G /= n
+        grads = {}
+        for l in range(self.n_layers, 0, -1):
+            h_in, bn = cache[l - 1]
+            if bn is not None:
+                s_hat, var = bn
+                grads[f"gamma{l}"] = (G * s_hat).sum(0)
+                grads[f"beta{l}"] = G.sum(0)
+                G = (p[f"gamma{l}"] / (n * np.sqrt(var + BN_EPS))) * (
+                    n * G - grads[f"beta{l}"] - s_hat * grads[f"gamma{l}"])
+            else:
+                grads[f"b{l}"] = G.sum(0)
+            grads[f"W{l}"] = G.T @ h_in + 2 * LAM * p[f"W{l}"]
+            if l > 1:
+                G = (G @ p[f"W{l}"]) * (h_in > 0)
+        for k_, g in grads.items():
+            self.v[k_] = MOMENTUM * self.v[k_] - ETA * g
+            p[k_] += self.v[k_]
+        return loss
+
+
+def check_agreement(config):
+    """The engine and the NumPy step agree after 3 steps from the same weights."""
+    from benchmarks.common import network
+
+    net = network(config)
+    start = {k: v.copy() for k, v in net.parameters.items()}
+    ref = NumpyStep(config, params=start)
+    imgs, labels = images(EPOCH_IMAGES)
+    source = net.batch_source(imgs, labels)
+    order = np.arange(EPOCH_IMAGES)
+    batch = CONFIGS[config]["batch_size"]
+    losses = np.zeros(3, np.float32)
+    net.run_steps(source, order, 0, batch, 0, np.full(3, ETA), losses)
+    for k in range(3):
+        ref.step(k)
+    worst = max(float(np.abs(net.parameters[k] - ref.p[k]).max() /
+                      max(np.abs(ref.p[k]).max(), 1e-12)) for k in ref.p)
+    if worst > 1e-3:
+        raise SystemExit(f"config {config}: engine and NumPy disagree after 3 steps "
+                         f"(max relative difference {worst:.2e})")
+    return worst
+
+
+# -- PyTorch and scikit-learn ------------------------------------------------------------------
+
+class Torch:
+    def __init__(self, config, compile_=False):
+        import torch
+
+        torch.set_num_threads(THREADS)
+        torch.manual_seed(0)
+        c = CONFIGS[config]
+        dims = (D, *c["hidden"], K)
+        layers = []
+        for l, (d, m) in enumerate(zip(dims[:-1], dims[1:]), start=1):
+            last = l == len(dims) - 1
+            layers.append(torch.nn.Linear(d, m, bias=last or not c["batch_norm"]))
+            if not last:
+                if c["batch_norm"]:
+                    layers.append(torch.nn.BatchNorm1d(m, eps=BN_EPS, momentum=0.1))
+                layers.append(torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*layers)
+        weights = [p for name, p in self.model.named_parameters() if p.ndim == 2]
+        others = [p for name, p in self.model.named_parameters() if p.ndim != 2]
+        self.opt = torch.optim.SGD([{"params": weights, "weight_decay": 2 * LAM},
+                                    {"params": others, "weight_decay": 0.0}],
+                                   lr=ETA, momentum=MOMENTUM)
+        self.loss = torch.nn.CrossEntropyLoss()
+        imgs, labels = images(EPOCH_IMAGES)
+        self.images = torch.from_numpy(imgs)
+        self.labels = torch.from_numpy(labels)
+        self.mean, self.inv_std = 120.0, 1 / 64.0
+        self.batch = c["batch_size"]
+        self.steps = EPOCH_IMAGES // self.batch
+        self.torch = torch
+        self.train_step = torch.compile(self._step) if compile_ else self._step
+        self.step()
+
+    def _step(self, X, y):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.loss(self.model(X), y)
+        loss.backward()
+        self.opt.step()
+        return loss
+
+    def _batch(self, rows):
+        X = (self.images[rows].float() - self.mean) * self.inv_std
+        return X, self.labels[rows]
+
+    def step(self):
+        self.train_step(*self._batch(self.torch.arange(self.batch)))
+
+    def epoch(self):
+        order = self.torch.randperm(EPOCH_IMAGES)
+        for k in range(self.steps):
+            self.train_step(*self._batch(order[k * self.batch:(k + 1) * self.batch]))
+
+
+class Sklearn:
+    def __init__(self, config):
+        from sklearn.neural_network import MLPClassifier
+
+        c = CONFIGS[config]
+        imgs, labels = images(EPOCH_IMAGES)
+        self.X = ((imgs.astype(np.float32) - 120.0) / 64.0).astype(np.float32)
+        self.y = labels
+        self.make = lambda: MLPClassifier(
+            hidden_layer_sizes=c["hidden"], solver="sgd", batch_size=c["batch_size"],
+            momentum=MOMENTUM, nesterovs_momentum=False, alpha=2 * LAM,
+            learning_rate_init=ETA, max_iter=1, shuffle=True, random_state=0)
+
+    def epoch(self):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.make().fit(self.X, self.y)
+
+
+# -- measurement ----------------------------------------------------------------------------------
+
+def _time(fn, number):
+    start = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - start) / number
+
+
+IMPLEMENTATIONS = ("engine", "gemm", "numpy", "torch", "torch.compile", "sklearn")
+
+
+def available(impl, config, compile_):
+    """Whether `impl` is measured on `config` here (peers only when importable)."""
+    if impl == "torch.compile" and not compile_:
+        return False
+    if impl == "sklearn" and config not in ("A", "D"):
+        return False
+    module = {"torch": "torch", "torch.compile": "torch", "sklearn": "sklearn"}.get(impl)
+    if module is None:
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def worker(config, impl, rounds):
+    """Medians (seconds) of one implementation's step and/or epoch, in a fresh process.
+
+    Each implementation runs in its own processes, so that no library's threads (OpenMP
+    pools, BLAS pools) share a process with another's.
+    """
+    if impl == "engine":
+        subject = Engine(config)
+        step, epoch = subject.step, subject.epoch
+    elif impl == "gemm":
+        step, epoch = Gemm(config).step, None
+    elif impl == "numpy":
+        step, epoch = NumpyStep(config).step, None
+    elif impl in ("torch", "torch.compile"):
+        subject = Torch(config, compile_=impl == "torch.compile")
+        step, epoch = subject.step, subject.epoch
+    else:
+        step, epoch = None, Sklearn(config).epoch
+    out = {}
+    if step is not None:
+        number = 5 if impl == "numpy" else 20
+        out[f"{impl} step"] = statistics.median(_time(step, number) for _ in range(rounds))
+    if epoch is not None:
+        out[f"{impl} epoch"] = _time(epoch, 1)  # one per process: epochs are long
+    return out
+
+
+def environment():
+    import numba
+
+    info = {"python": platform.python_version(), "numpy": np.__version__,
+            "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
+            "cpu": _cpu(), "date": time.strftime("%Y-%m-%d")}
+    try:
+        import threadpoolctl
+
+        info["blas"] = [f"{p['internal_api']} {p['version']} ({p['filepath'].split('/')[-1]}, "
+                        f"{p['num_threads']} threads)" for p in threadpoolctl.threadpool_info()]
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = f"{torch.__version__}, {torch.get_num_threads()} threads"
+    except ImportError:
+        pass
+    return info
+
+
+def _cpu():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--runs", type=int, default=3, help="fresh processes per configuration")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per process")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument("--json", default="compare.json", help="where the raw figures go")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        config, impl = args.worker.split(":")
+        print(json.dumps(worker(config, impl, args.rounds)))
+        return
+    configs = args.configs.split(",")
+    for c in configs:
+        print(f"config {c}: engine vs NumPy after 3 steps, max relative difference "
+              f"{check_agreement(c):.1e}", flush=True)
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(THREADS), "OPENBLAS_NUM_THREADS": str(THREADS),
+           "OMP_NUM_THREADS": str(THREADS)}
+    raw = {}
+    for c in configs:
+        impls = [i for i in IMPLEMENTATIONS if available(i, c, args.compile)]
+        raw[c] = {}
+        for _ in range(args.runs):  # interleaved: every implementation once per run
+            for impl in impls:
+                cmd = [sys.executable, __file__, "--worker", f"{c}:{impl}",
+                       "--rounds", str(args.rounds)]
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+                if out.returncode != 0:
+                    raise SystemExit(f"{c}:{impl} failed:\n{out.stderr[-2000:]}")
+                for name, seconds in json.loads(out.stdout.strip().splitlines()[-1]).items():
+                    raw[c].setdefault(name, []).append(seconds)
+        print(f"config {c}: measured", flush=True)
+    print_table(raw)
+    with open(args.json, "w") as f:
+        json.dump({"environment": environment(), "seconds": raw}, f, indent=2)
+    print(f"\nraw figures: {args.json}\nenvironment: {json.dumps(environment())}")
+
+
+def print_table(raw):
+    med = lambda v: statistics.median(v)  # noqa: E731
+    fmt = lambda v: f"{med(v) * 1e3:8.3f} [{min(v) * 1e3:.3f}-{max(v) * 1e3:.3f}]"  # noqa: E731
+    print("\nmilliseconds: median of per-process medians [min-max]")
+    names = sorted({n for r in raw.values() for n in r}, key=lambda n: (n.endswith("epoch"), n))
+    print("cfg  " + "  ".join(f"{n:>30}" for n in names))
+    for c, r in raw.items():
+        print(f"{c:<4} " + "  ".join(f"{fmt(r[n]) if n in r else '-':>30}" for n in names))
+    print("\nratios (medians)")
+    for c, r in raw.items():
+        parts = [f"engine/gemm {med(r['engine step']) / med(r['gemm step']):.2f}x"]
+        for peer in ("numpy step", "torch step", "torch.compile step"):
+            if peer in r:
+                parts.append(f"{peer}/engine {med(r[peer]) / med(r['engine step']):.2f}x")
+        for peer in ("torch epoch", "torch.compile epoch", "sklearn epoch"):
+            if peer in r:
+                parts.append(f"{peer}/engine {med(r[peer]) / med(r['engine epoch']):.2f}x")
+        print(f"{c}: " + ", ".join(parts))
+
+
+if __name__ == "__main__":
+    main()
