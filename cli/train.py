@@ -109,94 +109,54 @@ def _settings(ctx, preset, config_file, options):
 
 
 def _run(config, folder, cache_dir, dry_run, resume):
-    from cifar_engine.data import load_dataset, make_split
-    from cifar_engine.train import make_plan
+    from cifar_engine.trainer import Diverged, Interrupted
+    from cifar_engine.training import finish, prepare, run, start
 
-    dataset = load_dataset(config.data or None, labels=config.labels, cache_dir=cache_dir)
-    split = make_split(dataset, config.split, config.n_val)
-    plan = make_plan(config, len(split.train))
+    prepared = prepare(config, cache_dir)
     if dry_run:
-        _print_plan(config, plan, dataset, split, folder)
+        _print_plan(prepared, folder)
         return
-    _train(config, folder, dataset, split, plan, resume)
-
-
-def _print_plan(config, plan, dataset, split, folder):
-    from cifar_engine.plots import schedule_figure
-
-    click.echo(f"data: {dataset.source}; split {config.split}: {len(split.train)} train, "
-               f"{len(split.val)} val, {len(split.test)} test")
-    click.echo(f"steps: {plan.total_steps} ({plan.epochs:.2f} epochs of {plan.steps_per_epoch} "
-               f"steps), n_s {plan.n_s}, {plan.evaluations} evaluations (every "
-               f"{plan.eval_every} steps)")
-    click.echo(f"eta: {config.schedule}, from {plan.etas.min():.3g} to {plan.etas.max():.3g}")
-    path = schedule_figure(plan.etas, folder.schedule)
-    click.echo(f"schedule: {path}")
-
-
-def _train(config, folder, dataset, split, plan, resume):
-    import numba
-
-    from cifar_engine.train import Diverged, Interrupted, Trainer, build_network, EVAL_CHUNK
-
-    if config.threads:
-        numba.set_num_threads(min(config.threads, numba.config.NUMBA_NUM_THREADS))
-    if resume:
-        net, step, history = folder.load_checkpoint(max(config.batch_size, EVAL_CHUNK),
-                                                    config.momentum, config.nesterov)
-    else:
-        net, step, history = build_network(config, split, dataset.image_shape,
-                                           dataset.class_names), 0, []
-        folder.write_text(folder.config, config.to_toml())
-    trainer = Trainer(config, split, net, plan)
-    trainer.step, trainer.history = step, history
+    trainer = start(prepared, folder, resume)
     report = _Reporter(trainer)
     previous = {s: signal.signal(s, _stop_handler(trainer)) for s in (signal.SIGINT,
                                                                       signal.SIGTERM)}
     try:
-        trainer.run(on_segment=report.segment, on_evaluation=lambda t, row: (
-            folder.write_metrics(t.history), report.evaluation(row)),
-            on_checkpoint=folder.save_checkpoint)
+        run(trainer, folder, on_segment=report.segment, on_evaluation=report.evaluation)
     except Diverged as err:
-        report.close()
         click.echo(f"cifar-engine: error: {err}; the last checkpoint is kept", err=True)
         raise click.exceptions.Exit(EXIT_DIVERGED)
     except Interrupted as err:
-        report.close()
         click.echo(f"cifar-engine: stopped by {err.reason} at step {err.step}; resume with: "
                    f"cifar-engine train --resume {folder.path}", err=True)
         raise click.exceptions.Exit(EXIT_INTERRUPTED)
     finally:
+        report.close()
         for s, handler in previous.items():
             signal.signal(s, handler)
-    report.close()
-    _finish(config, folder, dataset, trainer)
+    summary = finish(trainer, folder, prepared)
+    click.echo(f"test accuracy {summary['test_acc']:.2%} (val {summary['val_acc']:.2%}, "
+               f"train {summary['train_acc']:.2%}) after {trainer.step} steps in "
+               f"{trainer.seconds:.1f} s of training")
+    click.echo(f"run folder: {folder.path}")
+
+
+def _print_plan(prepared, folder):
+    from cifar_engine.plots import schedule_figure
+
+    config, plan, split = prepared.config, prepared.plan, prepared.split
+    click.echo(f"data: {prepared.dataset.source}; split {config.split}: {len(split.train)} "
+               f"train, {len(split.val)} val, {len(split.test)} test")
+    click.echo(f"steps: {plan.total_steps} ({plan.epochs:.2f} epochs of {plan.steps_per_epoch} "
+               f"steps), n_s {plan.n_s}, {plan.evaluations} evaluations (every "
+               f"{plan.eval_every} steps)")
+    click.echo(f"eta: {config.schedule}, from {plan.etas.min():.3g} to {plan.etas.max():.3g}")
+    click.echo(f"schedule: {schedule_figure(plan.etas, folder.schedule)}")
 
 
 def _stop_handler(trainer):
     def handler(signum, frame):
         trainer.stop_reason = signal.Signals(signum).name
     return handler
-
-
-def _finish(config, folder, dataset, trainer):
-    from cifar_engine.model_file import save_network
-    from cifar_engine.plots import curves_figure, templates_figure
-    from cifar_engine.runs import environment
-
-    accuracies = trainer.final_accuracies()
-    save_network(folder.model, trainer.net)
-    summary = {**accuracies, "steps": trainer.step, "epochs": trainer.step /
-               trainer.plan.steps_per_epoch, "seconds": round(trainer.seconds, 3),
-               "seed": config.seed, "data": dataset.source, "environment": environment()}
-    folder.write_summary(summary)
-    curves_figure(folder.read_metrics(), folder.curves)
-    templates_figure(trainer.net.parameters["W1"], trainer.net.image_shape,
-                     trainer.net.class_names if not config.hidden else None, folder.templates)
-    click.echo(f"test accuracy {accuracies['test_acc']:.2%} (val {accuracies['val_acc']:.2%}, "
-               f"train {accuracies['train_acc']:.2%}) after {trainer.step} steps in "
-               f"{trainer.seconds:.1f} s of training")
-    click.echo(f"run folder: {folder.path}")
 
 
 class _Reporter:
@@ -228,7 +188,7 @@ class _Reporter:
         if self.bar is not None:
             self.bar.update(n_steps)
 
-    def evaluation(self, row):
+    def evaluation(self, trainer, row):
         self.last_acc = row[8]
         if not self.tty:
             t = self.trainer

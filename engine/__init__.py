@@ -18,6 +18,10 @@ _PUBLIC = {
     "check_gradients": "gradcheck",
     "save_network": "model_file",
     "load_network": "model_file",
+    "TrainConfig": "train_config",
+    "Trainer": "trainer",
+    "train": "training",
+    "PRESETS": "presets",
 }
 
 

@@ -18,7 +18,7 @@ from . import __version__
 from .atomic import atomic_write
 from .errors import UserError
 from .model_file import load_network, save_network
-from .train import METRIC_COLUMNS
+from .trainer import METRIC_COLUMNS
 
 
 class RunFolder:

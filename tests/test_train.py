@@ -5,7 +5,7 @@ import pytest
 from cifar_engine.data import load_dataset, make_split
 from cifar_engine.errors import UserError
 from cifar_engine.runs import RunFolder
-from cifar_engine.train import Diverged, Interrupted, Trainer, build_network, make_plan
+from cifar_engine.trainer import Diverged, Interrupted, Trainer, build_network, make_plan
 from cifar_engine.train_config import TrainConfig
 from fakes import write_image_tree
 
