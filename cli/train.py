@@ -168,12 +168,12 @@ class _Reporter:
         self.start_step = trainer.step
         self.tty = sys.stderr.isatty()
         self.bar = None
+        self.last_acc = float("nan")
         if self.tty:
             self.bar = click.progressbar(length=trainer.plan.total_steps, file=sys.stderr,
                                          label="training", item_show_func=self._status)
             self.bar.__enter__()
             self.bar.update(trainer.step)
-        self.last_acc = float("nan")
 
     def _rate(self):
         elapsed = time.perf_counter() - self.start

@@ -116,11 +116,11 @@ class Trainer:
                 if on_checkpoint:
                     on_checkpoint(self)
                 raise Interrupted(self.step, self.stop_reason)
-            end = min(evals[0], (self.step // every + 1) * every,
-                      self._epoch_end(), self.step + MAX_SEGMENT)
-            self._train_segment(end - self.step)
+            n_steps = min(evals[0], (self.step // every + 1) * every,
+                          self._epoch_end(), self.step + MAX_SEGMENT) - self.step
+            self._train_segment(n_steps)
             if on_segment:
-                on_segment(self, end - self.step)
+                on_segment(self, n_steps)
             if self.step == evals[0]:
                 evals.pop(0)
                 row = self.evaluate_row()

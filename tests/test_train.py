@@ -110,6 +110,15 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss(tiny_data):
     assert before is None or np.all(np.isfinite(before))
 
 
+def test_segments_report_the_steps_they_ran(tiny_data):
+    trainer = _trainer(tiny_data, steps=40)
+    reported = []
+    trainer.run(on_segment=lambda t, n: reported.append((t.step, n)))
+    assert sum(n for _, n in reported) == 40 and all(n > 0 for _, n in reported)
+    assert all(step - n == previous for (step, n), (previous, _) in
+               zip(reported[1:], reported[:-1]))
+
+
 def test_history_rows_hold_the_metric_columns(tiny_data):
     trainer = _trainer(tiny_data, steps=21)
     trainer.run()
