@@ -40,8 +40,11 @@ class Engine:
     def __init__(self, config):
         from benchmarks.common import network
 
+        from benchmarks.common import use_step_threads
+
         self.batch = CONFIGS[config]["batch_size"]
         self.net = network(config)
+        use_step_threads(self.net, config)  # as the trainer does
         imgs, labels = images(EPOCH_IMAGES)
         self.source = self.net.batch_source(imgs, labels)
         self.order = np.arange(EPOCH_IMAGES)

@@ -43,7 +43,7 @@ train_options = _options(
                  help="Evaluate every N steps.  [default: about 50 evaluations]"),
     click.option("--checkpoint-every", type=int, default=1000, show_default=True,
                  help="Write checkpoint.npz every N steps."),
-    click.option("--threads", type=int, default=0, help="Numba threads.  [default: all cores]"),
+    click.option("--threads", type=int, default=0, help="Numba threads.  [default: 1 for small nets, else all cores]"),
 )
 
 # Option names that differ from the TrainConfig fields they set.

@@ -4,6 +4,7 @@ Python checks every argument here; the kernels only ever see arrays of the right
 dtype. Parameter tensors are named as in the course this engine grew from, 1-based:
 W1, b1 (or gamma1, beta1 with batch norm), ..., WL, bL.
 """
+import numba
 import numpy as np
 
 from .initializers import init_std
@@ -16,6 +17,11 @@ from .spec import check as _check
 _LOSS_CODES = {"xent": step.XENT, "svm": step.SVM}
 _NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
 _ALIGN = 16  # slab offsets start on 64-byte lines for float32
+
+# Training steps whose largest kernel has fewer elements than this run best with Numba on
+# one thread: waking the other threads for each of a step's ~20 small loops costs more than
+# they save, and meanwhile OpenBLAS has the other cores for the products.
+PARALLEL_MIN_WORK = 400_000
 
 
 class _Slab:
@@ -35,10 +41,12 @@ def plan_layout(spec, max_batch):
     layout = np.full((spec.n_layers, step.N_FIELDS), -1, dtype=np.int64)
     params, running, acts = _Slab(), _Slab(), _Slab()
     dims = spec.dims
+    for l in range(spec.n_layers):  # weight matrices first: L2 decays params[:n_weights]
+        layout[l, step.W] = params.take(dims[l + 1] * dims[l])
+    n_weights = params.size
     for l in range(spec.n_layers):
         d, m = dims[l], dims[l + 1]
         row = layout[l]
-        row[step.W] = params.take(m * d)
         bn = spec.batch_norm and l < spec.n_layers - 1
         if bn:
             row[step.GAMMA] = params.take(m)
@@ -48,13 +56,14 @@ def plan_layout(spec, max_batch):
             row[step.S] = acts.take(max_batch * m)
             row[step.S_HAT] = acts.take(max_batch * m)
             row[step.MU] = acts.take(m)
-            row[step.VAR] = acts.take(m)
+            row[step.INV_STD] = acts.take(m)
         else:
             row[step.B] = params.take(m)
         row[step.H] = acts.take(max_batch * m)
         if not bn:
             row[step.S] = row[step.H]
-    return layout, {"params": params.size, "running": running.size, "acts": acts.size}
+    return layout, {"params": params.size, "running": running.size, "acts": acts.size,
+                    "weights": n_weights}
 
 
 class Network:
@@ -102,6 +111,7 @@ class Network:
             targets=np.zeros(max_batch, np.int64),
             layout=layout,
             dims=np.array(spec.dims, dtype=np.int64),
+            n_weights=size["weights"],
         )
 
     def set_max_batch(self, max_batch):
@@ -175,6 +185,11 @@ class Network:
     @property
     def n_parameters(self):
         return sum(p.size for p in self.parameters.values())
+
+    def step_threads(self, batch_size):
+        """Numba threads that train this network fastest at batch_size (PARALLEL_MIN_WORK)."""
+        work = max(batch_size * max(self.spec.dims), self._buf.params.size)
+        return numba.config.NUMBA_NUM_THREADS if work >= PARALLEL_MIN_WORK else 1
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -254,7 +269,7 @@ class Network:
         cfg = self._config()
         scores = step.forward(self._buf, cfg, X, True, int(step_number))
         loss = step.loss_gradient(self._buf, cfg, scores, y)
-        step.backward(self._buf, cfg, X)
+        step.backward(self._buf, cfg, X, cfg.lam)
         return float(loss)
 
     def objective(self, X, y, train=True, step_number=0):

@@ -36,8 +36,6 @@ def prepare(config, cache_dir=None):
 def start(prepared, folder, resume=False):
     """A Trainer at step 0 (config.toml written) or at the folder's checkpoint."""
     config = prepared.config
-    if config.threads:
-        numba.set_num_threads(min(config.threads, numba.config.NUMBA_NUM_THREADS))
     if resume:
         net, step, history = folder.load_checkpoint(max(config.batch_size, EVAL_CHUNK),
                                                     config.momentum, config.nesterov)
@@ -46,6 +44,8 @@ def start(prepared, folder, resume=False):
         net = build_network(config, prepared.split, dataset.image_shape, dataset.class_names)
         step, history = 0, []
         folder.write_text(folder.config, config.to_toml())
+    threads = config.threads or net.step_threads(config.batch_size)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     trainer = Trainer(config, prepared.split, net, prepared.plan)
     trainer.step, trainer.history = step, history
     return trainer

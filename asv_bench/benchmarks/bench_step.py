@@ -2,7 +2,8 @@
 for the five reference configurations A-E."""
 import numpy as np
 
-from .common import CONFIGS, EPOCH_IMAGES, EVAL_IMAGES, Benchmark, images, network
+from .common import (CONFIGS, EPOCH_IMAGES, EVAL_IMAGES, Benchmark, images, network,
+                     use_step_threads)
 
 
 class TrainStep(Benchmark):
@@ -14,6 +15,7 @@ class TrainStep(Benchmark):
     def setup(self, config):
         self.batch = CONFIGS[config]["batch_size"]
         self.net = network(config)
+        use_step_threads(self.net, config)
         imgs, labels = images(EPOCH_IMAGES)
         self.source = self.net.batch_source(imgs, labels)
         self.order = np.random.default_rng(0).permutation(EPOCH_IMAGES)
@@ -38,6 +40,7 @@ class Epoch(Benchmark):
         self.batch = CONFIGS[config]["batch_size"]
         self.steps = EPOCH_IMAGES // self.batch
         self.net = network(config)
+        use_step_threads(self.net, config)
         imgs, labels = images(EPOCH_IMAGES)
         self.index = np.arange(EPOCH_IMAGES)
         self.source = self.net.batch_source(imgs, labels)

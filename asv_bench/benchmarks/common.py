@@ -67,3 +67,10 @@ def network(config, dtype="float32", seed=0):
     net = Network(spec, seed=seed, max_batch=max(c["batch_size"], 1000), momentum=MOMENTUM)
     net.set_standardisation(np.full(D, 120.0), np.full(D, 64.0), image_shape=IMAGE_SHAPE)
     return net
+
+
+def use_step_threads(net, config):
+    """Set Numba's threads as the trainer does for this configuration."""
+    import numba
+
+    numba.set_num_threads(net.step_threads(CONFIGS[config]["batch_size"]))

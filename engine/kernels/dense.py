@@ -76,8 +76,9 @@ def column_sums(out, A):
     for blk in prange(n_blocks):
         lo = blk * _COLUMN_BLOCK
         hi = min(lo + _COLUMN_BLOCK, m)
-        for j in range(lo, hi):
-            out[j] = 0
+        acc = out[lo:hi]
+        acc[:] = 0
         for i in range(n):
-            for j in range(lo, hi):
-                out[j] += A[i, j]
+            row = A[i, lo:hi]
+            for j in range(hi - lo):  # indexed from 0: compiles to vector code
+                acc[j] += row[j]

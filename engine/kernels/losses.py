@@ -21,14 +21,7 @@ def softmax_xent(G, losses, S, y):
     """
     n, K = S.shape
     for i in prange(n):
-        s_max = S[i, 0]
-        for k in range(1, K):
-            s_max = max(s_max, S[i, k])
-        z = 0.0
-        for k in range(K):
-            e = np.exp(S[i, k] - s_max)
-            G[i, k] = e
-            z += e
+        s_max, z = _exp_shifted(G, S, i)
         losses[i] = np.log(z) - (S[i, y[i]] - s_max)
         for k in range(K):
             G[i, k] = G[i, k] / z / n
@@ -67,15 +60,23 @@ def softmax(P, S):
     """Row-wise softmax probabilities P of scores S (max subtracted). P may alias S."""
     n, K = S.shape
     for i in prange(n):
-        s_max = S[i, 0]
-        for k in range(1, K):
-            s_max = max(s_max, S[i, k])
-        z = 0.0
-        for k in range(K):
-            P[i, k] = np.exp(S[i, k] - s_max)
-            z += P[i, k]
+        _, z = _exp_shifted(P, S, i)
         for k in range(K):
             P[i, k] /= z
+
+
+@njit(cache=True, inline="always")
+def _exp_shifted(E, S, i):
+    """E[i] = exp(S[i] - max S[i]); returns (max S[i], sum E[i]). E may alias S."""
+    K = S.shape[1]
+    s_max = S[i, 0]
+    for k in range(1, K):
+        s_max = max(s_max, S[i, k])
+    z = 0.0
+    for k in range(K):
+        E[i, k] = np.exp(S[i, k] - s_max)
+        z += E[i, k]
+    return s_max, z
 
 
 @njit(cache=True)

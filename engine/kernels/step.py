@@ -14,7 +14,7 @@ Layer l maps d_l = dims[l] inputs to m_l = dims[l + 1] outputs. Per layer, `layo
     S, S_HAT, H         offsets into acts of float[n_max, m_l] blocks: affine output,
                         normalised output, layer output (H == S for a layer without BN,
                         whose ReLU runs in place; the last layer's H holds the scores)
-    MU, VAR             offsets into acts of float[m_l] batch statistics
+    MU, INV_STD         offsets into acts of float[m_l] batch statistics
 """
 from collections import namedtuple
 
@@ -36,7 +36,7 @@ from .sgd import sgd_momentum
 # Starting the threading layer on import makes every entry safe.
 numba.get_num_threads()
 
-W, B, GAMMA, BETA, RUN_MEAN, RUN_VAR, S, S_HAT, H, MU, VAR = range(11)
+W, B, GAMMA, BETA, RUN_MEAN, RUN_VAR, S, S_HAT, H, MU, INV_STD = range(11)
 N_FIELDS = 11
 
 XENT, SVM = 0, 1
@@ -48,14 +48,15 @@ DROPOUT_STREAM = 1  # + layer index
 NetBuffers = namedtuple(
     "NetBuffers",
     ["params", "grads", "velocity", "running", "acts", "grad_a", "grad_b", "losses",
-     "inputs", "targets", "layout", "dims"],
+     "inputs", "targets", "layout", "dims", "n_weights"],
 )
 NetBuffers.__doc__ = """The slabs of one network at one maximum batch size n_max.
 
 params, grads, velocity : float[P]; running : float[R]; acts : float[A];
 grad_a, grad_b : float[n_max * max(dims[1:])], ping-pong gradients at layer outputs;
 losses : float[n_max]; inputs : float[n_max, D]; targets : int64[n_max];
-layout : int64[L, N_FIELDS]; dims : int64[L + 1].
+layout : int64[L, N_FIELDS]; dims : int64[L + 1]; n_weights : int, the weight matrices
+fill params[:n_weights] (the entries that L2 decays).
 """
 
 StepConfig = namedtuple(
@@ -108,7 +109,7 @@ def forward(buf, cfg, X, train, step):
             if train:
                 batchnorm_forward_train(out, _matrix(buf.acts, lay[S_HAT], n, m),
                                         _vector(buf.acts, lay[MU], m),
-                                        _vector(buf.acts, lay[VAR], m),
+                                        _vector(buf.acts, lay[INV_STD], m),
                                         run_mean, run_var, s, gamma, beta,
                                         cfg.bn_alpha, cfg.bn_eps, not last)
             else:
@@ -132,11 +133,12 @@ def loss_gradient(buf, cfg, scores, y):
 
 
 @njit(cache=True)
-def backward(buf, cfg, X):
+def backward(buf, cfg, X, lam):
     """Gradients of every parameter into grads, from the loss gradient in grad_a.
 
-    Runs the layers in exactly the reverse order of `forward`, which must have run on the
-    same X in training mode.
+    lam: the L2 coefficient whose 2 lam W joins dW here (train_step passes 0 and lets the
+    update add it, saving a pass over the weights). Runs the layers in exactly the reverse
+    order of `forward`, which must have run on the same X in training mode.
     """
     n = X.shape[0]
     n_layers = buf.layout.shape[0]
@@ -150,12 +152,12 @@ def backward(buf, cfg, X):
             batchnorm_backward(G, _vector(buf.grads, lay[GAMMA], m),
                                _vector(buf.grads, lay[BETA], m),
                                _matrix(buf.acts, lay[S_HAT], n, m),
-                               _vector(buf.acts, lay[VAR], m),
-                               _vector(buf.params, lay[GAMMA], m), cfg.bn_eps)
+                               _vector(buf.acts, lay[INV_STD], m),
+                               _vector(buf.params, lay[GAMMA], m))
         h_in = X if l == 0 else _matrix(buf.acts, buf.layout[l - 1, H], n, d)
         w = _matrix(buf.params, lay[W], m, d)
         db = _vector(buf.grads, lay[B], m) if lay[B] >= 0 else buf.grads[0:0]
-        dense_backward(_matrix(buf.grads, lay[W], m, d), db, G, h_in, w, cfg.lam)
+        dense_backward(_matrix(buf.grads, lay[W], m, d), db, G, h_in, w, lam)
         if l > 0:
             dense_backward_input(_matrix(spare, 0, n, d), G, w, h_in, scale)
             g_slab, spare = spare, g_slab
@@ -171,8 +173,9 @@ def train_step(buf, cfg, X, y, eta, step):
     loss = loss_gradient(buf, cfg, scores, y)
     if not np.isfinite(loss):
         return loss
-    backward(buf, cfg, X)
-    sgd_momentum(buf.params, buf.velocity, buf.grads, eta, cfg.momentum, cfg.nesterov)
+    backward(buf, cfg, X, 0.0)
+    sgd_momentum(buf.params, buf.velocity, buf.grads, eta, cfg.momentum, cfg.nesterov,
+                 cfg.lam, buf.n_weights)
     return loss
 
 

@@ -52,15 +52,15 @@ def layer(randn, rng, dtype):
 def test_forward_train_normalises_with_batch_statistics(n, m, relu, layer, garbage,
                                                         assert_close):
     p, q = layer(n, m)
-    H, S_hat, mu, var = garbage(n, m), garbage(n, m), garbage(m), garbage(m)
+    H, S_hat, mu, inv_std = garbage(n, m), garbage(n, m), garbage(m), garbage(m)
     running_mean, running_var = p.running_mean.copy(), p.running_var.copy()
-    batchnorm_forward_train(H, S_hat, mu, var, running_mean, running_var, p.S, p.gamma, p.beta,
-                            ALPHA, EPS, relu)
+    batchnorm_forward_train(H, S_hat, mu, inv_std, running_mean, running_var, p.S, p.gamma,
+                            p.beta, ALPHA, EPS, relu)
     out, S_hat_np, mu_np, var_np = normalise(q.S, q.gamma, q.beta)
     assert_close(H, np.maximum(out, 0) if relu else out, "H")
     assert_close(S_hat, S_hat_np, "S_hat")
     assert_close(mu, mu_np, "mu")
-    assert_close(var, var_np, "var")
+    assert_close(inv_std, 1 / np.sqrt(var_np + EPS), "inv_std")
     assert_close(running_mean, ALPHA * q.running_mean + (1 - ALPHA) * mu_np, "running_mean")
     assert_close(running_var, ALPHA * q.running_var + (1 - ALPHA) * var_np, "running_var")
 
@@ -84,8 +84,8 @@ def test_backward_matches_the_chain_rule(n, m, layer, randn, garbage, assert_clo
     _, S_hat, _, var = normalise(q.S, q.gamma, 0.0)
     dgamma, dbeta = garbage(m), garbage(m)
     dS = G.copy()
-    batchnorm_backward(dS, dgamma, dbeta, S_hat.astype(G.dtype), var.astype(G.dtype), p.gamma,
-                       EPS)
+    inv_std = (1 / np.sqrt(var + EPS)).astype(G.dtype)
+    batchnorm_backward(dS, dgamma, dbeta, S_hat.astype(G.dtype), inv_std, p.gamma)
     assert_close(dgamma, np.sum(G64 * S_hat, axis=0), "dgamma")
     assert_close(dbeta, G64.sum(axis=0), "dbeta")
     assert_close(dS, normalise_backward(G64, q.S, q.gamma), "dS")
@@ -102,7 +102,7 @@ def test_backward_matches_centred_differences():
 
     _, S_hat, _, var = normalise(S, gamma, beta)
     dS, dgamma, dbeta = U.copy(), np.empty(m), np.empty(m)
-    batchnorm_backward(dS, dgamma, dbeta, S_hat, var, gamma, EPS)
+    batchnorm_backward(dS, dgamma, dbeta, S_hat, 1 / np.sqrt(var + EPS), gamma)
     for name, kernel, x in [("dS", dS, S), ("dgamma", dgamma, gamma), ("dbeta", dbeta, beta)]:
         np.testing.assert_allclose(kernel, centred_difference(f, x), rtol=1e-6, atol=1e-8,
                                    err_msg=name)

@@ -25,3 +25,16 @@ def test_three_updates_match_numpy(size, mu, nesterov, randn, assert_close):
         theta_np, v_np = numpy_sgd(theta_np, v_np, g.astype(np.float64), mu, nesterov)
         assert_close(theta, theta_np, "theta")
         assert_close(v, v_np, "v")
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_l2_decays_only_the_first_n_decay_entries(nesterov, randn, assert_close):
+    lam, n_decay, size = 0.01, 600, 1000
+    theta, v, g = randn(size), randn(size), randn(size)
+    theta_np, v_np = theta.astype(np.float64), v.astype(np.float64)
+    g_np = g.astype(np.float64)
+    g_np[:n_decay] += 2 * lam * theta_np[:n_decay]
+    sgd_momentum(theta, v, g, ETA, 0.9, nesterov, lam, n_decay)
+    theta_np, v_np = numpy_sgd(theta_np, v_np, g_np, 0.9, nesterov)
+    assert_close(theta, theta_np, "theta")
+    assert_close(v, v_np, "v")
