@@ -57,7 +57,9 @@ bench: asv_bench/.machine
 	$(ASV) run --python=same --show-stderr --set-commit-hash=$$(git rev-parse HEAD) $(BENCH_ARGS)
 
 bench-history: asv_bench/.machine
-	$(ASV) run --show-stderr --skip-existing-commits HEAD~$(HISTORY)..HEAD $(BENCH_ARGS)
+	@# asv exits 2 when a benchmark fails on some commit (an older engine API): still publish
+	$(ASV) run --show-stderr --skip-existing-commits HEAD~$(HISTORY)..HEAD $(BENCH_ARGS) || \
+		echo "bench-history: some benchmarks failed on some commits (see above)"
 	$(ASV) publish
 	@echo "dashboard: asv_bench/html/index.html (serve it with: cd asv_bench && ../$(BIN)/asv preview)"
 
