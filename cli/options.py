@@ -11,7 +11,7 @@ from cifar_engine.initializers import INITS
 from cifar_engine.spec import DTYPES, LOSSES, NetworkSpec
 
 
-def _options(*decorators):
+def option_group(*decorators):
     """One decorator that applies `decorators` so that options show in the order given."""
     def apply(command):
         for decorator in reversed(decorators):
@@ -20,7 +20,7 @@ def _options(*decorators):
     return apply
 
 
-data_options = _options(
+data_options = option_group(
     click.option("--data", "src", metavar="SRC", default=None,
                  help="Data set: a CIFAR-10/100 python release (.tar.gz or folder), an image "
                       "folder with train/ and test/ (or a tar of one), or a Fashion-MNIST IDX "
@@ -32,7 +32,7 @@ data_options = _options(
                       "data/cache in a checkout, else ~/.cache/cifar-engine]"),
 )
 
-split_options = _options(
+split_options = option_group(
     click.option("--split", type=click.Choice(sorted(SPLITS)), default="batch1", show_default=True,
                  help="batch1: train on batch 1, validate on batch 2; all: train on all "
                       "training images but the last --n-val."),
@@ -62,7 +62,7 @@ class Widths(click.ParamType):
         return widths
 
 
-model_options = _options(
+model_options = option_group(
     click.option("--hidden", type=Widths(), default="50", show_default=True,
                  help="Hidden-layer widths, e.g. 50,50; 'none' for the single-layer classifier."),
     click.option("--bn/--no-bn", "batch_norm", default=False, show_default=True,

@@ -6,12 +6,12 @@ import time
 import click
 from click.core import ParameterSource
 
-from cifar_engine.cli.options import _options, data_options, model_options, split_options
+from cifar_engine.cli.options import data_options, model_options, option_group, split_options
 
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
 
-train_options = _options(
+train_options = option_group(
     click.option("--batch-size", type=int, default=100, show_default=True, help="Mini-batch size."),
     click.option("--momentum", type=float, default=0.0, show_default=True,
                  help="SGD momentum mu (0: plain mini-batch SGD)."),
