@@ -35,7 +35,7 @@ def dense_backward(dW, db, G, X, W, lam):
     """dW = G^T X + 2 lam W; db = sum of G over rows (skipped when db is float[0])."""
     np.dot(G.T, X, dW)
     m, d = dW.shape
-    two_lam = 2 * lam
+    two_lam = dW.dtype.type(2 * lam)
     if two_lam != 0:
         for j in prange(m):
             for k in range(d):
@@ -53,6 +53,7 @@ def dense_backward_input(dX, G, W, X, scale):
     """
     np.dot(G, W, dX)
     n, d = dX.shape
+    scale = dX.dtype.type(scale)
     for i in prange(n):
         for k in range(d):
             if X[i, k] > 0:

@@ -14,7 +14,7 @@ from .rng import uniform
 def dropout_forward(H, p, key):
     """Zero each entry with probability p and scale the rest by 1 / (1 - p), in place."""
     n, m = H.shape
-    scale = 1.0 / (1.0 - p)
+    scale = H.dtype.type(1.0 / (1.0 - p))
     for i in prange(n):
         for j in range(m):
             if uniform(key, i * m + j) < p:

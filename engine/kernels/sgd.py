@@ -14,12 +14,12 @@ from numba import njit, prange
 @njit(parallel=True, cache=True)
 def sgd_momentum(theta, v, g, eta, mu, nesterov, lam=0.0, n_decay=0):
     """Update theta and v in place from g (plus 2 lam theta on theta[:n_decay])."""
-    two_lam = 2 * lam
+    t = theta.dtype.type  # scalars in the slab's dtype keep the loop in float32 vectors
+    eta, mu, two_lam = t(eta), t(mu), t(2 * lam)
+    # one expression for both rules: theta += c v_new - e g
+    c, e = (mu, eta) if nesterov else (t(1), t(0))
     for i in prange(theta.shape[0]):
         gi = g[i] + two_lam * theta[i] if i < n_decay else g[i]
         vi = mu * v[i] - eta * gi
         v[i] = vi
-        if nesterov:
-            theta[i] += mu * vi - eta * gi
-        else:
-            theta[i] += vi
+        theta[i] += c * vi - e * gi
