@@ -11,8 +11,10 @@ from .initializers import init_std
 from .kernels import step
 from .kernels.batch import NO_AUGMENT
 from .kernels.losses import softmax
-from .spec import NetworkSpec  # noqa: F401  (re-exported: the spec travels with the network)
+from .spec import NetworkSpec
 from .spec import check as _check
+
+__all__ = ["Network", "NetworkSpec", "plan_layout"]  # the spec travels with the network
 
 _LOSS_CODES = {"xent": step.XENT, "svm": step.SVM}
 _NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -45,7 +47,7 @@ def plan_layout(spec, max_batch):
         layout[l, step.W] = params.take(dims[l + 1] * dims[l])
     n_weights = params.size
     for l in range(spec.n_layers):
-        d, m = dims[l], dims[l + 1]
+        m = dims[l + 1]
         row = layout[l]
         bn = spec.batch_norm and l < spec.n_layers - 1
         if bn:

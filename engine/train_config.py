@@ -28,14 +28,15 @@ class TrainConfig:
     labels: str = "fine"
     split: str = "batch1"
     n_val: int = 1000
-    hidden: tuple = (50,)
-    batch_norm: bool = False
-    dropout: float = 0.0
-    init: str = "he"
-    sigma: float = 1e-4
-    loss: str = "xent"
-    lam: float = 0.0
-    dtype: str = "float32"
+    # the model's settings, with NetworkSpec's defaults
+    hidden: tuple = NetworkSpec.hidden
+    batch_norm: bool = NetworkSpec.batch_norm
+    dropout: float = NetworkSpec.dropout
+    init: str = NetworkSpec.init
+    sigma: float = NetworkSpec.sigma
+    loss: str = NetworkSpec.loss
+    lam: float = NetworkSpec.lam
+    dtype: str = NetworkSpec.dtype
     seed: int = 0
     batch_size: int = 100
     momentum: float = 0.0

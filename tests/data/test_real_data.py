@@ -3,7 +3,6 @@ the data is missing: a silent skip would hide a broken data path."""
 import time
 
 import numpy as np
-import pytest
 
 from cifar_engine.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES, N_BATCHES, load_dataset
 from real_data import CIFAR10_JPEG, FASHION_MNIST, require as _require
