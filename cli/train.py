@@ -7,6 +7,7 @@ import click
 from click.core import ParameterSource
 
 from cifar_engine.cli.options import data_options, model_options, option_group, split_options
+from cifar_engine.errors import UserError
 
 EXIT_DIVERGED = 3
 EXIT_INTERRUPTED = 130
@@ -75,18 +76,12 @@ def train(ctx, preset, config_file, resume, out, dry_run, cache_dir, **options):
         folder = RunFolder(resume)
         config = TrainConfig.from_toml(folder.config) if folder.config.exists() else None
         if config is None:
-            raise _user_error(f"--resume {resume}: no config.toml there")
+            raise UserError(f"--resume {resume}: no config.toml there")
     else:
         config = TrainConfig.from_dict(_settings(ctx, preset, config_file, options))
         folder = RunFolder(out or RunFolder.fresh_name())
     folder.create()
     _run(config, folder, cache_dir, dry_run, resume=bool(resume))
-
-
-def _user_error(message):
-    from cifar_engine.errors import UserError
-
-    return UserError(message)
 
 
 def _settings(ctx, preset, config_file, options):
@@ -97,7 +92,7 @@ def _settings(ctx, preset, config_file, options):
     settings = {}
     if preset is not None:
         if preset not in PRESETS:
-            raise _user_error(f"--preset must be one of {sorted(PRESETS)}, got {preset!r}")
+            raise UserError(f"--preset must be one of {sorted(PRESETS)}, got {preset!r}")
         settings.update(PRESETS[preset].settings)
     if config_file is not None:
         settings.update(TrainConfig.from_toml(config_file).__dict__)

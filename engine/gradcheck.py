@@ -21,8 +21,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .network import Network
-
 METHODS = ("centred", "forward")
 DEFAULT_TOL = {"centred": 1e-6, "forward": 1e-2}  # forward differences are first order in h
 TINY_NOISE_FACTOR = 100
@@ -195,5 +193,5 @@ def format_table(results):
     return "\n".join(lines)
 
 
-__all__ = ["Network", "TensorCheck", "check_gradients", "format_table", "relative_error",
+__all__ = ["TensorCheck", "check_gradients", "format_table", "relative_error",
            "synthetic_problem", "problem_from_images", "METHODS"]

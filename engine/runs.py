@@ -6,7 +6,6 @@ leaves the previous version or the new one, never a broken one.
 import csv
 import io
 import json
-import os
 import platform
 import subprocess
 import time
@@ -16,6 +15,7 @@ import numpy as np
 
 from . import __version__
 from .atomic import atomic_write
+from .data.paths import checkout_root
 from .errors import UserError
 from .model_file import load_network, save_network
 from .trainer import METRIC_COLUMNS
@@ -131,10 +131,12 @@ def _cpu_model():
 
 
 def _git_commit():
-    root = Path(__file__).resolve().parent.parent
+    root = checkout_root()
+    if root is None:
+        return None
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, env={**os.environ, "GIT_DIR": str(root / ".git")})
+                             text=True, timeout=5)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    return (out.stdout.strip() or None) if out.returncode == 0 else None

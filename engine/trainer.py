@@ -86,13 +86,14 @@ class Trainer:
     """Trains `net` on `split` as `config` says; `run()` goes to the end of the plan.
 
     State that a checkpoint must carry: the network (parameters, velocity, running
-    statistics), `step`, and `history` (one row of METRIC_COLUMNS per evaluation).
+    statistics), `step`, and `history` (one row of METRIC_COLUMNS per evaluation); a
+    resumed run passes the last two to the constructor.
     """
 
-    def __init__(self, config, split, net, plan):
+    def __init__(self, config, split, net, plan, step=0, history=()):
         self.config, self.split, self.net, self.plan = config, split, net, plan
-        self.step = 0
-        self.history = []
+        self.step = step
+        self.history = list(history)
         self.stop_reason = None  # set (e.g. by a signal handler) to stop at the next segment
         self.source = net.batch_source(split.train.images, split.train.labels)
         self.augment = Augment(bool(config.flip), int(config.translate),

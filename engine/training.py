@@ -46,9 +46,7 @@ def start(prepared, folder, resume=False):
         folder.write_text(folder.config, config.to_toml())
     threads = config.threads or net.step_threads(config.batch_size)
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    trainer = Trainer(config, prepared.split, net, prepared.plan)
-    trainer.step, trainer.history = step, history
-    return trainer
+    return Trainer(config, prepared.split, net, prepared.plan, step, history)
 
 
 def run(trainer, folder, on_segment=None, on_evaluation=None):

@@ -88,8 +88,7 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tiny_data, tmp
     net, step, history = folder.load_checkpoint(second.net.max_batch, second.config.momentum,
                                                 second.config.nesterov)
     assert step == stopped.value.step
-    second.net, second.step, second.history = net, step, history
-    second.source = net.batch_source(second.split.train.images, second.split.train.labels)
+    second = Trainer(second.config, second.split, net, second.plan, step, history)
     second.run()
     assert np.array_equal(_params(second.net), _params(whole.net))
     assert second.history == whole.history

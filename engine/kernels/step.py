@@ -214,14 +214,11 @@ def evaluate(buf, cfg, data, index, augment):
     correct = 0
     for start in range(0, index.shape[0], n_max):
         rows = index[start:start + n_max]
-        n = rows.shape[0]
-        X = buf.inputs[:n]
-        y = buf.targets[:n]
-        gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment, np.uint64(0))
-        for i in range(n):
+        scores = _infer_chunk(buf, cfg, data, rows, augment)
+        y = buf.targets[:rows.shape[0]]
+        for i in range(rows.shape[0]):
             y[i] = data.labels[rows[i]]
-        scores = forward(buf, cfg, X, False, 0)
-        total_loss += loss_gradient(buf, cfg, scores, y) * n
+        total_loss += loss_gradient(buf, cfg, scores, y) * rows.shape[0]
         correct += _count_correct(scores, y)
     return total_loss, correct
 
@@ -232,10 +229,16 @@ def predict_scores(out, buf, cfg, data, index, augment):
     n_max = buf.inputs.shape[0]
     for start in range(0, index.shape[0], n_max):
         rows = index[start:start + n_max]
-        n = rows.shape[0]
-        X = buf.inputs[:n]
-        gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment, np.uint64(0))
-        out[start:start + n] = forward(buf, cfg, X, False, 0)
+        out[start:start + rows.shape[0]] = _infer_chunk(buf, cfg, data, rows, augment)
+
+
+@njit(cache=True)
+def _infer_chunk(buf, cfg, data, rows, augment):
+    """Gather the images data.images[rows] (at most n_max) and return their scores."""
+    X = buf.inputs[:rows.shape[0]]
+    gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment,
+           np.uint64(0))
+    return forward(buf, cfg, X, False, 0)
 
 
 @njit(cache=True)
