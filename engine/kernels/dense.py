@@ -1,8 +1,7 @@
 """Fully-connected layer: S = X W^T + b, with the ReLU fused into the same pass.
 
 Contract: forward overwrites its output; backward overwrites dW, db and dX (gradients are
-computed once per step, never accumulated). The products go to BLAS through `np.dot`
-inside @njit, which is why SciPy is a runtime dependency.
+computed once per step, never accumulated). The products go to BLAS through `blas.gemm`.
 
     X : float[n, d]   layer input (the previous layer's post-ReLU output, or the batch)
     W : float[m, d]   weights, one row per output unit
@@ -10,14 +9,15 @@ inside @njit, which is why SciPy is a runtime dependency.
     S : float[n, m]   layer output
     G : float[n, m]   gradient of the mean loss at S (already carries the 1/n)
 """
-import numpy as np
 from numba import njit, prange
+
+from .blas import gemm
 
 
 @njit(parallel=True, cache=True)
 def dense_forward(S, X, W, b, relu):
     """S = X W^T + b, then max(S, 0) in the same pass when relu is true."""
-    np.dot(X, W.T, S)
+    gemm(S, X, W, False, True)
     n, m = S.shape
     has_bias = b.shape[0] > 0
     for i in prange(n):
@@ -33,7 +33,7 @@ def dense_forward(S, X, W, b, relu):
 @njit(parallel=True, cache=True)
 def dense_backward(dW, db, G, X, W, lam):
     """dW = G^T X + 2 lam W; db = sum of G over rows (skipped when db is float[0])."""
-    np.dot(G.T, X, dW)
+    gemm(dW, G, X, True, False)
     m, d = dW.shape
     two_lam = dW.dtype.type(2 * lam)
     if two_lam != 0:
@@ -51,7 +51,7 @@ def dense_backward_input(dX, G, W, X, scale):
     scale is 1, or 1 / (1 - p) under inverted dropout: a dropped unit has X == 0, so the
     same mask also carries dropout's backward pass, with no mask stored.
     """
-    np.dot(G, W, dX)
+    gemm(dX, G, W, False, False)
     n, d = dX.shape
     scale = dX.dtype.type(scale)
     for i in prange(n):

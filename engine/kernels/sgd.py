@@ -10,6 +10,8 @@ g + 2 lam theta as their gradient, which saves the backward pass a sweep over th
 """
 from numba import njit, prange
 
+_BLOCK = 8192  # entries per task: large enough to amortise the split, small enough to balance
+
 
 @njit(parallel=True, cache=True)
 def sgd_momentum(theta, v, g, eta, mu, nesterov, lam=0.0, n_decay=0):
@@ -18,8 +20,20 @@ def sgd_momentum(theta, v, g, eta, mu, nesterov, lam=0.0, n_decay=0):
     eta, mu, two_lam = t(eta), t(mu), t(2 * lam)
     # one expression for both rules: theta += c v_new - e g
     c, e = (mu, eta) if nesterov else (t(1), t(0))
-    for i in prange(theta.shape[0]):
-        gi = g[i] + two_lam * theta[i] if i < n_decay else g[i]
+    size = theta.shape[0]
+    for blk in prange((size + _BLOCK - 1) // _BLOCK):
+        lo = blk * _BLOCK
+        hi = min(lo + _BLOCK, size)
+        cut = min(max(n_decay, lo), hi)  # the block's decayed entries are [lo, cut)
+        _update(theta[lo:cut], v[lo:cut], g[lo:cut], eta, mu, two_lam, c, e)
+        _update(theta[cut:hi], v[cut:hi], g[cut:hi], eta, mu, t(0), c, e)
+
+
+@njit(cache=True, inline="always")
+def _update(theta, v, g, eta, mu, two_lam, c, e):
+    # a branch-free loop over slices indexed from 0: Numba compiles it to vector code
+    for i in range(theta.shape[0]):
+        gi = g[i] + two_lam * theta[i]
         vi = mu * v[i] - eta * gi
         v[i] = vi
         theta[i] += c * vi - e * gi

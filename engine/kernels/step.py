@@ -133,12 +133,14 @@ def loss_gradient(buf, cfg, scores, y):
 
 
 @njit(cache=True)
-def backward(buf, cfg, X, lam):
+def backward(buf, cfg, X, lam, eta=-1.0):
     """Gradients of every parameter into grads, from the loss gradient in grad_a.
 
     lam: the L2 coefficient whose 2 lam W joins dW here (train_step passes 0 and lets the
     update add it, saving a pass over the weights). Runs the layers in exactly the reverse
     order of `forward`, which must have run on the same X in training mode.
+    eta >= 0: also take the SGD step on each weight matrix as soon as the pass is done with
+    it, while its gradient is still in cache (the vectors are left to the caller).
     """
     n = X.shape[0]
     n_layers = buf.layout.shape[0]
@@ -161,6 +163,10 @@ def backward(buf, cfg, X, lam):
         if l > 0:
             dense_backward_input(_matrix(spare, 0, n, d), G, w, h_in, scale)
             g_slab, spare = spare, g_slab
+        if eta >= 0:
+            lo, hi = lay[W], lay[W] + m * d
+            sgd_momentum(buf.params[lo:hi], buf.velocity[lo:hi], buf.grads[lo:hi], eta,
+                         cfg.momentum, cfg.nesterov, cfg.lam, hi - lo)
 
 
 @njit(cache=True)
@@ -173,9 +179,10 @@ def train_step(buf, cfg, X, y, eta, step):
     loss = loss_gradient(buf, cfg, scores, y)
     if not np.isfinite(loss):
         return loss
-    backward(buf, cfg, X, 0.0)
-    sgd_momentum(buf.params, buf.velocity, buf.grads, eta, cfg.momentum, cfg.nesterov,
-                 cfg.lam, buf.n_weights)
+    backward(buf, cfg, X, 0.0, eta)
+    nw = buf.n_weights
+    sgd_momentum(buf.params[nw:], buf.velocity[nw:], buf.grads[nw:], eta, cfg.momentum,
+                 cfg.nesterov)
     return loss
 
 

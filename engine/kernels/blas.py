@@ -1,0 +1,94 @@
+"""Matrix products: C = op(A) op(B) through the CBLAS of the OpenBLAS that NumPy ships.
+
+`np.dot` inside @njit calls SciPy's copy of OpenBLAS (through scipy.linalg.cython_blas), a
+second library with its own thread pool beside NumPy's. Calling NumPy's copy directly keeps
+one BLAS and one pool in the process; on the small products of a 3072-50-10 step it is
+also about 1.5x faster here (OpenBLAS 0.3.31 in NumPy 2.4 against 0.3.30 in SciPy 1.17).
+
+The library's `cblas_?gemm` entry points are registered with LLVM under fixed names before
+anything compiles, so the compiled callers refer to them by name and stay cacheable. Where
+NumPy carries no OpenBLAS of its own (a conda or distribution build), `gemm` falls back to
+`np.dot`; the choice is made at import.
+
+    C : float[m, n]; A : float[m, k] (or [k, m] with trans_a); B : float[k, n] (or [n, k]
+    with trans_b); one dtype, float32 or float64; rows contiguous (any row stride).
+"""
+import ctypes
+import glob
+import os
+
+import llvmlite.binding as llvm
+import numpy as np
+from numba import njit, types
+
+_ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+
+def _numpy_cblas():
+    """(sgemm, dgemm) addresses in NumPy's bundled scipy-openblas (ILP64), or None."""
+    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
+    for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*"))):
+        try:
+            lib = ctypes.CDLL(path)
+            return tuple(ctypes.cast(getattr(lib, f"scipy_cblas_{t}gemm64_"), ctypes.c_void_p).value
+                         for t in "sd")
+        except (OSError, AttributeError):
+            continue
+    return None
+
+
+_ADDRESSES = _numpy_cblas()
+HAVE_CBLAS = _ADDRESSES is not None
+if HAVE_CBLAS:
+    llvm.add_symbol("cifar_engine_cblas_sgemm", _ADDRESSES[0])
+    llvm.add_symbol("cifar_engine_cblas_dgemm", _ADDRESSES[1])
+
+
+def _gemm_type(scalar):
+    i64, i32, ptr = types.int64, types.int32, types.voidptr
+    return types.void(i32, i32, i32, i64, i64, i64, scalar, ptr, i64, ptr, i64, scalar, ptr, i64)
+
+
+_sgemm = types.ExternalFunction("cifar_engine_cblas_sgemm", _gemm_type(types.float32))
+_dgemm = types.ExternalFunction("cifar_engine_cblas_dgemm", _gemm_type(types.float64))
+
+
+@njit(cache=True, inline="always")
+def _rows_contiguous(a):
+    return a.strides[1] == a.itemsize and a.shape[1] > 0
+
+
+@njit(cache=True)
+def _gemm_cblas(C, A, B, trans_a, trans_b):
+    if not (_rows_contiguous(C) and _rows_contiguous(A) and _rows_contiguous(B)):
+        _gemm_dot(C, A, B, trans_a, trans_b)
+        return
+    m, n = C.shape
+    k = A.shape[0] if trans_a else A.shape[1]
+    ta = _TRANS if trans_a else _NO_TRANS
+    tb = _TRANS if trans_b else _NO_TRANS
+    lda, ldb = A.strides[0] // A.itemsize, B.strides[0] // B.itemsize
+    ldc = C.strides[0] // C.itemsize
+    if C.itemsize == 4:  # float32; float64 otherwise
+        _sgemm(_ROW_MAJOR, ta, tb, m, n, k, np.float32(1), A.ctypes.data, lda,
+               B.ctypes.data, ldb, np.float32(0), C.ctypes.data, ldc)
+    else:
+        _dgemm(_ROW_MAJOR, ta, tb, m, n, k, 1.0, A.ctypes.data, lda,
+               B.ctypes.data, ldb, 0.0, C.ctypes.data, ldc)
+
+
+@njit(cache=True)
+def _gemm_dot(C, A, B, trans_a, trans_b):
+    # one call per case: A and A.T have different layouts, which Numba types apart
+    if trans_a and trans_b:
+        np.dot(A.T, B.T, C)
+    elif trans_a:
+        np.dot(A.T, B, C)
+    elif trans_b:
+        np.dot(A, B.T, C)
+    else:
+        np.dot(A, B, C)
+
+
+# gemm(C, A, B, trans_a, trans_b): C = op(A) op(B), overwriting C
+gemm = _gemm_cblas if HAVE_CBLAS else _gemm_dot
