@@ -1,9 +1,13 @@
 """Race the engine against its peers on the same machine, in one run.
 
 For each configuration A-E (see benchmarks/common.py), it times:
-  engine      one training step as the trainer runs it (gather, forward, backward, update)
+  engine      one training step as the trainer runs it (gather, forward, backward, update;
+              STEPS_PER_CALL steps per call into the compiled code, as the trainer makes them)
   gemm        the GEMM-only bound: just the matrix products a step must do, back to back on
               hot buffers (X W^T and dW for every layer, dH for every layer but the first)
+  gemm+data   the GEMM-only bound plus the data movement no step can skip: the batch gathered
+              from the uint8 images into X, and the SGD-momentum update of every weight
+              matrix (the engine's gather and update kernels, none of its other loops)
   numpy       a plain NumPy step, written independently below
   torch       PyTorch eager (torch.nn + torch.optim.SGD), and with --compile torch.compile
 and per epoch (shuffle + gather + steps over 45,000 images) the engine, torch and, on A and
@@ -32,6 +36,7 @@ from benchmarks.common import CONFIGS, D, EPOCH_IMAGES, K, LAM, MOMENTUM, images
 ETA = 1e-3
 THREADS = 2
 BN_EPS = 1e-5
+STEPS_PER_CALL = 20
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -51,10 +56,13 @@ class Engine:
         self.steps = EPOCH_IMAGES // self.batch
         self.etas = np.full(self.steps, ETA)
         self.losses = np.zeros(self.steps, self.net.dtype)
+        self.same_batch = np.tile(np.arange(self.batch), STEPS_PER_CALL)  # as the peers' steps
+        self.steps_per_call = STEPS_PER_CALL
         self.step()
 
     def step(self):
-        self.net.run_steps(self.source, self.order, 0, self.batch, 0, self.etas[:1], self.losses)
+        self.net.run_steps(self.source, self.same_batch, 0, self.batch, 0,
+                           self.etas[:STEPS_PER_CALL], self.losses)
 
     def epoch(self):
         order = np.random.default_rng(0).permutation(EPOCH_IMAGES)
@@ -66,19 +74,25 @@ class Engine:
 class Gemm:
     """The products of one step on hot float32 buffers, nothing else."""
 
+    steps_per_call = 1
+
     def __init__(self, config):
         c = CONFIGS[config]
         dims = (D, *c["hidden"], K)
         n = c["batch_size"]
         rng = np.random.default_rng(0)
+        sizes = [m * d for d, m in zip(dims[:-1], dims[1:])]
+        self.weights = rng.standard_normal(sum(sizes), dtype=np.float32)  # W of every layer
+        self.weight_grads = np.empty_like(self.weights)
+        offsets = np.cumsum([0, *sizes])
         self.layers = []
-        for d, m in zip(dims[:-1], dims[1:]):
+        for (d, m), lo in zip(zip(dims[:-1], dims[1:]), offsets):
             self.layers.append(dict(
                 X=rng.standard_normal((n, d), dtype=np.float32),
-                W=rng.standard_normal((m, d), dtype=np.float32),
+                W=self.weights[lo:lo + m * d].reshape(m, d),
                 S=np.empty((n, m), np.float32), G=rng.standard_normal((n, m), dtype=np.float32),
-                dW=np.empty((m, d), np.float32), dX=np.empty((n, d), np.float32)))
-        self.step()
+                dW=self.weight_grads[lo:lo + m * d].reshape(m, d),
+                dX=np.empty((n, d), np.float32)))
 
     def step(self):
         for L in self.layers:
@@ -87,6 +101,28 @@ class Gemm:
             np.matmul(L["G"].T, L["X"], out=L["dW"])
             if i < len(self.layers) - 1:
                 np.matmul(L["G"], L["W"], out=L["dX"])
+
+
+class GemmData(Gemm):
+    """The products of one step, plus gathering its batch and updating every weight matrix."""
+
+    def __init__(self, config):
+        from cifar_engine.kernels.batch import NO_AUGMENT, gather
+        from cifar_engine.kernels.sgd import sgd_momentum
+
+        self.gather, self.sgd_momentum, self.no_augment = gather, sgd_momentum, NO_AUGMENT
+        self.images = images(EPOCH_IMAGES)[0]
+        self.rows = np.arange(CONFIGS[config]["batch_size"])
+        self.mean, self.inv_std = np.full(D, 120, np.float32), np.full(D, 1 / 64, np.float32)
+        super().__init__(config)
+        self.velocity = np.zeros_like(self.weights)
+
+    def step(self):
+        self.gather(self.layers[0]["X"], self.images, self.rows, self.mean, self.inv_std,
+                    (3, 32, 32), self.no_augment, np.uint64(0))
+        super().step()
+        self.sgd_momentum(self.weights, self.velocity, self.weight_grads, ETA, MOMENTUM, False,
+                          LAM, self.weights.size)
 
 
 # -- a plain NumPy step, independent of the engine ----------------------------------------------
@@ -271,7 +307,7 @@ def _time(fn, number):
     return (time.perf_counter() - start) / number
 
 
-IMPLEMENTATIONS = ("engine", "gemm", "numpy", "torch", "torch.compile", "sklearn")
+IMPLEMENTATIONS = ("engine", "gemm", "gemm+data", "numpy", "torch", "torch.compile", "sklearn")
 
 
 def available(impl, config, compile_):
@@ -294,11 +330,14 @@ def worker(config, impl, rounds):
     Each implementation runs in its own processes, so that no library's threads (OpenMP
     pools, BLAS pools) share a process with another's.
     """
+    per_call = 1
     if impl == "engine":
         subject = Engine(config)
-        step, epoch = subject.step, subject.epoch
+        step, epoch, per_call = subject.step, subject.epoch, subject.steps_per_call
     elif impl == "gemm":
         step, epoch = Gemm(config).step, None
+    elif impl == "gemm+data":
+        step, epoch = GemmData(config).step, None
     elif impl == "numpy":
         step, epoch = NumpyStep(config).step, None
     elif impl in ("torch", "torch.compile"):
@@ -308,8 +347,10 @@ def worker(config, impl, rounds):
         step, epoch = None, Sklearn(config).epoch
     out = {}
     if step is not None:
-        number = 5 if impl == "numpy" else 20
-        out[f"{impl} step"] = statistics.median(_time(step, number) for _ in range(rounds))
+        step()  # warm: compiled, buffers touched, thread pools started
+        number = 5 if impl == "numpy" else max(1, 20 // per_call)
+        out[f"{impl} step"] = statistics.median(_time(step, number) / per_call
+                                                for _ in range(rounds))
     if epoch is not None:
         out[f"{impl} epoch"] = _time(epoch, 1)  # one per process: epochs are long
     return out
@@ -396,7 +437,8 @@ def print_table(raw):
         print(f"{c:<4} " + "  ".join(f"{fmt(r[n]) if n in r else '-':>30}" for n in names))
     print("\nratios (medians)")
     for c, r in raw.items():
-        parts = [f"engine/gemm {med(r['engine step']) / med(r['gemm step']):.2f}x"]
+        parts = [f"engine/gemm {med(r['engine step']) / med(r['gemm step']):.2f}x",
+                 f"engine/(gemm+data) {med(r['engine step']) / med(r['gemm+data step']):.2f}x"]
         for peer in ("numpy step", "torch step", "torch.compile step"):
             if peer in r:
                 parts.append(f"{peer}/engine {med(r[peer]) / med(r['engine step']):.2f}x")

@@ -20,6 +20,7 @@ import os
 import llvmlite.binding as llvm
 import numpy as np
 from numba import njit, types
+from numba.extending import overload
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
@@ -81,13 +82,27 @@ def _gemm_cblas(C, A, B, trans_a, trans_b):
 def _gemm_dot(C, A, B, trans_a, trans_b):
     # one call per case: A and A.T have different layouts, which Numba types apart
     if trans_a and trans_b:
-        np.dot(A.T, B.T, C)
+        _dot_into(C, A.T, B.T)
     elif trans_a:
-        np.dot(A.T, B, C)
+        _dot_into(C, A.T, B)
     elif trans_b:
-        np.dot(A, B.T, C)
+        _dot_into(C, A, B.T)
     else:
-        np.dot(A, B, C)
+        _dot_into(C, A, B)
+
+
+def _dot_into(C, a, b):
+    """C = a b; in place when C is contiguous, else through a temporary."""
+
+
+@overload(_dot_into)
+def _dot_into_typed(C, a, b):
+    if C.layout == "C":  # np.dot writes only into contiguous outputs
+        return lambda C, a, b: np.dot(a, b, C)
+
+    def through_temporary(C, a, b):
+        C[:] = np.dot(a, b)
+    return through_temporary
 
 
 # gemm(C, A, B, trans_a, trans_b): C = op(A) op(B), overwriting C

@@ -1,0 +1,58 @@
+"""blas.py: C = op(A) op(B) through NumPy's OpenBLAS, and the np.dot fallback, against NumPy."""
+import numpy as np
+import pytest
+
+from cifar_engine.kernels import blas
+
+# (m, n, k): a single row, odd sizes, and the first layer of a 3072-50-10 net.
+SHAPES = [(1, 3, 5), (7, 13, 65), (100, 50, 3072)]
+PATHS = [pytest.param(blas._gemm_cblas, id="cblas",
+                      marks=pytest.mark.skipif(not blas.HAVE_CBLAS, reason="no NumPy OpenBLAS")),
+         pytest.param(blas._gemm_dot, id="np.dot")]
+
+
+def _operands(randn, m, n, k, trans_a, trans_b):
+    A = randn(k, m) if trans_a else randn(m, k)
+    B = randn(n, k) if trans_b else randn(k, n)
+    return A, B
+
+
+def _expected(A, B, trans_a, trans_b):
+    A64, B64 = A.astype(np.float64), B.astype(np.float64)
+    return (A64.T if trans_a else A64) @ (B64.T if trans_b else B64)
+
+
+@pytest.mark.parametrize("gemm", PATHS)
+@pytest.mark.parametrize("m, n, k", SHAPES)
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (False, True), (True, False),
+                                              (True, True)])
+def test_gemm_is_the_product_of_the_operands(gemm, m, n, k, trans_a, trans_b, randn, garbage,
+                                             assert_close):
+    A, B = _operands(randn, m, n, k, trans_a, trans_b)
+    C = garbage(m, n)
+    gemm(C, A, B, trans_a, trans_b)
+    assert_close(C, _expected(A, B, trans_a, trans_b))
+
+
+@pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")
+@pytest.mark.parametrize("gemm", PATHS)
+def test_gemm_reads_and_writes_views_with_row_strides(gemm, randn, garbage, assert_close):
+    # slices of wider arrays: the leading dimensions are the parents' widths, not the views'
+    A_parent, B_parent, C_parent = randn(9, 20), randn(6, 11), garbage(9, 8)
+    A, B, C = A_parent[:, 3:10], B_parent[:, 2:9], C_parent[:, 1:7]
+    gemm(C, A, B, False, True)
+    assert_close(C, _expected(A, B, False, True))
+    assert np.isnan(C_parent[:, :1]).all() and np.isnan(C_parent[:, 7:]).all()
+
+
+@pytest.mark.filterwarnings("ignore::numba.NumbaPerformanceWarning")
+def test_gemm_handles_column_strided_operands(randn, garbage, assert_close):
+    A, B = randn(5, 12)[:, ::2], randn(6, 4)  # A's columns are 2 apart: no BLAS layout fits
+    C = garbage(5, 4)
+    blas.gemm(C, A, B, False, False)
+    assert_close(C, _expected(A, B, False, False))
+
+
+def test_numpy_openblas_is_found_in_a_wheel_install():
+    # the project installs NumPy from its wheels, which bundle scipy-openblas
+    assert blas.HAVE_CBLAS
