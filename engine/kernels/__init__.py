@@ -17,3 +17,33 @@ import os
 # of the two cores (a 3072-50-10 step went from 1 ms to 30 ms); passive waiting hands the
 # cores over. setdefault: a user's own setting wins. It must precede OpenMP's start-up.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def drop_stale_compiled_code(package_dir):
+    """Delete a package's Numba disk cache when any of its sources has changed.
+
+    Numba keys a cached function on its own file's timestamp only. A compiled caller holds
+    the machine code of every kernel it calls, so after an edit to dense.py the cached
+    step functions would go on running the old dense code. A digest of all the kernel
+    sources, kept beside the cache, catches that. (Installs replace every file, so this
+    matters for editable checkouts; a read-only package is left alone.)
+    """
+    import hashlib
+    from pathlib import Path
+
+    here = Path(package_dir)
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py"))))
+    cache = here / "__pycache__"
+    stamp = cache / "kernel-sources.sha256"
+    try:
+        if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+            return
+        for entry in cache.glob("*.nb[ic]"):
+            entry.unlink(missing_ok=True)
+        cache.mkdir(exist_ok=True)
+        stamp.write_text(digest.hexdigest())
+    except OSError:
+        pass
+
+
+drop_stale_compiled_code(os.path.dirname(os.path.abspath(__file__)))

@@ -16,6 +16,7 @@ from collections import namedtuple
 from numba import njit, prange
 
 from .rng import normal, substream, uniform
+from .serial import prange_only, serial
 
 Augment = namedtuple("Augment", ["flip", "max_shift", "noise_sigma", "noise_fraction"])
 Augment.__doc__ = """What to do to a training batch as it is gathered.
@@ -31,22 +32,34 @@ NO_AUGMENT = Augment(False, 0, 0.0, 0.0)
 _DRAWS_PER_IMAGE = 3
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def gather(X, images, rows, mean, inv_std, image_shape, augment, key):
     """X[i] = augment((images[rows[i]] - mean) * inv_std); key seeds this batch's draws."""
+    if serial(X.size):
+        for i in range(X.shape[0]):
+            _gather_row(X, i, images, rows[i], mean, inv_std, image_shape, augment, key)
+    else:
+        _gather_parallel(X, images, rows, mean, inv_std, image_shape, augment, key)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _gather_parallel(X, images, rows, mean, inv_std, image_shape, augment, key):
+    for i in prange(X.shape[0]):
+        _gather_row(X, i, images, rows[i], mean, inv_std, image_shape, augment, key)
+
+
+@njit(cache=True, inline="always")
+def _gather_row(X, i, images, src, mean, inv_std, image_shape, augment, key):
     n, D = X.shape
-    geometric = augment.flip or augment.max_shift > 0
-    for i in prange(n):
-        if geometric:
-            _gather_moved(X, i, images, rows[i], mean, inv_std, image_shape, augment, key)
-        else:
-            src = rows[i]
-            for j in range(D):
-                X[i, j] = (images[src, j] - mean[j]) * inv_std[j]
-        if augment.noise_sigma > 0 and uniform(key, _DRAWS_PER_IMAGE * n + i) < augment.noise_fraction:
-            noise_key = substream(key, i)
-            for j in range(D):
-                X[i, j] += augment.noise_sigma * normal(noise_key, j)
+    if augment.flip or augment.max_shift > 0:
+        _gather_moved(X, i, images, src, mean, inv_std, image_shape, augment, key)
+    else:
+        for j in range(D):
+            X[i, j] = (images[src, j] - mean[j]) * inv_std[j]
+    if augment.noise_sigma > 0 and uniform(key, _DRAWS_PER_IMAGE * n + i) < augment.noise_fraction:
+        noise_key = substream(key, i)
+        for j in range(D):
+            X[i, j] += augment.noise_sigma * normal(noise_key, j)
 
 
 @njit(cache=True, inline="always")

@@ -20,77 +20,127 @@ roots and divisions are taken once per column, never per element.
 import numpy as np
 from numba import njit, prange
 
+from .serial import prange_only, serial
+
 _COLUMN_BLOCK = 32
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def batchnorm_forward_train(H, S_hat, mu, inv_std, running_mean, running_var, S, gamma, beta,
                             alpha, eps, relu):
     """Normalise with batch statistics; running = alpha * running + (1 - alpha) * batch."""
+    n_blocks = (S.shape[1] + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    if serial(S.size):
+        for blk in range(n_blocks):
+            _forward_train_block(blk, H, S_hat, mu, inv_std, running_mean, running_var, S,
+                                 gamma, beta, alpha, eps, relu)
+    else:
+        _forward_train_parallel(n_blocks, H, S_hat, mu, inv_std, running_mean, running_var, S,
+                                gamma, beta, alpha, eps, relu)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _forward_train_parallel(n_blocks, H, S_hat, mu, inv_std, running_mean, running_var, S,
+                            gamma, beta, alpha, eps, relu):
+    for blk in prange(n_blocks):
+        _forward_train_block(blk, H, S_hat, mu, inv_std, running_mean, running_var, S,
+                             gamma, beta, alpha, eps, relu)
+
+
+@njit(cache=True, inline="always")
+def _forward_train_block(blk, H, S_hat, mu, inv_std, running_mean, running_var, S, gamma,
+                         beta, alpha, eps, relu):
     n, m = S.shape
-    for blk in prange((m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK):
-        lo = blk * _COLUMN_BLOCK
-        hi = min(lo + _COLUMN_BLOCK, m)
-        mu_b, inv_b = mu[lo:hi], inv_std[lo:hi]
-        mu_b[:] = 0
-        inv_b[:] = 0  # holds the variance until the block's statistics are complete
-        for i in range(n):
-            s = S[i, lo:hi]
-            for j in range(hi - lo):
-                mu_b[j] += s[j]
-        mu_b /= n
-        for i in range(n):
-            s = S[i, lo:hi]
-            for j in range(hi - lo):
-                c = s[j] - mu_b[j]
-                inv_b[j] += c * c
-        for j in range(lo, hi):
-            var = inv_std[j] / n
-            running_mean[j] = alpha * running_mean[j] + (1 - alpha) * mu[j]
-            running_var[j] = alpha * running_var[j] + (1 - alpha) * var
-            inv_std[j] = 1 / np.sqrt(var + eps)
-        g_b, b_b = gamma[lo:hi], beta[lo:hi]
-        for i in range(n):
-            s, s_hat, h = S[i, lo:hi], S_hat[i, lo:hi], H[i, lo:hi]
-            for j in range(hi - lo):
-                x = (s[j] - mu_b[j]) * inv_b[j]
-                s_hat[j] = x
-                y = g_b[j] * x + b_b[j]
-                h[j] = 0 if relu and y < 0 else y
+    lo = blk * _COLUMN_BLOCK
+    hi = min(lo + _COLUMN_BLOCK, m)
+    mu_b, inv_b = mu[lo:hi], inv_std[lo:hi]
+    mu_b[:] = 0
+    inv_b[:] = 0  # holds the variance until the block's statistics are complete
+    for i in range(n):
+        s = S[i, lo:hi]
+        for j in range(hi - lo):
+            mu_b[j] += s[j]
+    mu_b /= n
+    for i in range(n):
+        s = S[i, lo:hi]
+        for j in range(hi - lo):
+            c = s[j] - mu_b[j]
+            inv_b[j] += c * c
+    for j in range(lo, hi):
+        var = inv_std[j] / n
+        running_mean[j] = alpha * running_mean[j] + (1 - alpha) * mu[j]
+        running_var[j] = alpha * running_var[j] + (1 - alpha) * var
+        inv_std[j] = 1 / np.sqrt(var + eps)
+    g_b, b_b = gamma[lo:hi], beta[lo:hi]
+    for i in range(n):
+        s, s_hat, h = S[i, lo:hi], S_hat[i, lo:hi], H[i, lo:hi]
+        for j in range(hi - lo):
+            x = (s[j] - mu_b[j]) * inv_b[j]
+            s_hat[j] = x
+            y = g_b[j] * x + b_b[j]
+            h[j] = 0 if relu and y < 0 else y
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def batchnorm_forward_infer(H, S, running_mean, running_var, gamma, beta, eps, relu):
     """Normalise with the running statistics (inference mode)."""
-    n, m = S.shape
-    for i in prange(n):
-        for j in range(m):
-            scale = gamma[j] / np.sqrt(running_var[j] + eps)
-            h = scale * (S[i, j] - running_mean[j]) + beta[j]
-            H[i, j] = 0 if relu and h < 0 else h
+    if serial(S.size):
+        for i in range(S.shape[0]):
+            _forward_infer_row(H[i], S[i], running_mean, running_var, gamma, beta, eps, relu)
+    else:
+        _forward_infer_parallel(H, S, running_mean, running_var, gamma, beta, eps, relu)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
+def _forward_infer_parallel(H, S, running_mean, running_var, gamma, beta, eps, relu):
+    for i in prange(S.shape[0]):
+        _forward_infer_row(H[i], S[i], running_mean, running_var, gamma, beta, eps, relu)
+
+
+@njit(cache=True, inline="always")
+def _forward_infer_row(h, s, running_mean, running_var, gamma, beta, eps, relu):
+    for j in range(s.shape[0]):
+        scale = gamma[j] / np.sqrt(running_var[j] + eps)
+        y = scale * (s[j] - running_mean[j]) + beta[j]
+        h[j] = 0 if relu and y < 0 else y
+
+
+@njit(cache=True)
 def batchnorm_backward(G, dgamma, dbeta, S_hat, inv_std, gamma):
     """G (gradient at gamma * S_hat + beta) becomes dS in place; fills dgamma and dbeta.
 
     dS = gamma inv_std / n * (n G - dbeta - S_hat dgamma), the batch-statistics backward
     pass in one sweep per column block.
     """
+    n_blocks = (G.shape[1] + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    if serial(G.size):
+        for blk in range(n_blocks):
+            _backward_block(G, dgamma, dbeta, S_hat, inv_std, gamma, blk)
+    else:
+        _backward_parallel(G, dgamma, dbeta, S_hat, inv_std, gamma, n_blocks)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _backward_parallel(G, dgamma, dbeta, S_hat, inv_std, gamma, n_blocks):
+    for blk in prange(n_blocks):
+        _backward_block(G, dgamma, dbeta, S_hat, inv_std, gamma, blk)
+
+
+@njit(cache=True, inline="always")
+def _backward_block(G, dgamma, dbeta, S_hat, inv_std, gamma, blk):
     n, m = G.shape
-    for blk in prange((m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK):
-        lo = blk * _COLUMN_BLOCK
-        hi = min(lo + _COLUMN_BLOCK, m)
-        dg, db = dgamma[lo:hi], dbeta[lo:hi]
-        dg[:] = 0
-        db[:] = 0
-        for i in range(n):
-            g, s_hat = G[i, lo:hi], S_hat[i, lo:hi]
-            for j in range(hi - lo):
-                dg[j] += g[j] * s_hat[j]
-                db[j] += g[j]
-        gam, inv = gamma[lo:hi], inv_std[lo:hi]
-        for i in range(n):
-            g, s_hat = G[i, lo:hi], S_hat[i, lo:hi]
-            for j in range(hi - lo):
-                g[j] = (gam[j] * inv[j] / n) * (n * g[j] - db[j] - s_hat[j] * dg[j])
+    lo = blk * _COLUMN_BLOCK
+    hi = min(lo + _COLUMN_BLOCK, m)
+    dg, db = dgamma[lo:hi], dbeta[lo:hi]
+    dg[:] = 0
+    db[:] = 0
+    for i in range(n):
+        g, s_hat = G[i, lo:hi], S_hat[i, lo:hi]
+        for j in range(hi - lo):
+            dg[j] += g[j] * s_hat[j]
+            db[j] += g[j]
+    gam, inv = gamma[lo:hi], inv_std[lo:hi]
+    for i in range(n):
+        g, s_hat = G[i, lo:hi], S_hat[i, lo:hi]
+        for j in range(hi - lo):
+            g[j] = (gam[j] * inv[j] / n) * (n * g[j] - db[j] - s_hat[j] * dg[j])

@@ -12,39 +12,61 @@ computed once per step, never accumulated). The products go to BLAS through `bla
 from numba import njit, prange
 
 from .blas import gemm
+from .serial import prange_only, serial
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def dense_forward(S, X, W, b, relu):
     """S = X W^T + b, then max(S, 0) in the same pass when relu is true."""
     gemm(S, X, W, False, True)
-    n, m = S.shape
+    if serial(S.size):
+        for i in range(S.shape[0]):
+            _bias_relu(S[i], b, relu)
+    else:
+        _bias_relu_parallel(S, b, relu)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _bias_relu_parallel(S, b, relu):
+    for i in prange(S.shape[0]):
+        _bias_relu(S[i], b, relu)
+
+
+@njit(cache=True, inline="always")
+def _bias_relu(s, b, relu):
     has_bias = b.shape[0] > 0
-    for i in prange(n):
-        for j in range(m):
-            s = S[i, j]
-            if has_bias:
-                s += b[j]
-            if relu and s < 0:
-                s = 0
-            S[i, j] = s
+    for j in range(s.shape[0]):
+        v = s[j] + b[j] if has_bias else s[j]
+        s[j] = 0 if relu and v < 0 else v
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def dense_backward(dW, db, G, X, W, lam):
     """dW = G^T X + 2 lam W; db = sum of G over rows (skipped when db is float[0])."""
     gemm(dW, G, X, True, False)
-    m, d = dW.shape
     two_lam = dW.dtype.type(2 * lam)
-    if two_lam != 0:
-        for j in prange(m):
-            for k in range(d):
-                dW[j, k] += two_lam * W[j, k]
+    if two_lam != 0 and serial(dW.size):
+        for j in range(dW.shape[0]):
+            _add_scaled(dW[j], W[j], two_lam)
+    elif two_lam != 0:
+        _add_scaled_parallel(dW, W, two_lam)
     if db.shape[0] > 0:
         column_sums(db, G)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
+def _add_scaled_parallel(dW, W, two_lam):
+    for j in prange(dW.shape[0]):
+        _add_scaled(dW[j], W[j], two_lam)
+
+
+@njit(cache=True, inline="always")
+def _add_scaled(out, a, c):
+    for k in range(out.shape[0]):
+        out[k] += c * a[k]
+
+
+@njit(cache=True)
 def dense_backward_input(dX, G, W, X, scale):
     """dX = (G W) masked where X <= 0 (the ReLU that produced X), times scale elsewhere.
 
@@ -52,34 +74,57 @@ def dense_backward_input(dX, G, W, X, scale):
     same mask also carries dropout's backward pass, with no mask stored.
     """
     gemm(dX, G, W, False, False)
-    n, d = dX.shape
     scale = dX.dtype.type(scale)
-    for i in prange(n):
-        for k in range(d):
-            if X[i, k] > 0:
-                dX[i, k] *= scale
-            else:
-                dX[i, k] = 0
+    if serial(dX.size):
+        for i in range(dX.shape[0]):
+            _relu_mask(dX[i], X[i], scale)
+    else:
+        _relu_mask_parallel(dX, X, scale)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _relu_mask_parallel(dX, X, scale):
+    for i in prange(dX.shape[0]):
+        _relu_mask(dX[i], X[i], scale)
+
+
+@njit(cache=True, inline="always")
+def _relu_mask(dx, x, scale):
+    for k in range(dx.shape[0]):
+        dx[k] = dx[k] * scale if x[k] > 0 else 0
 
 
 _COLUMN_BLOCK = 64
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def column_sums(out, A):
     """out[j] = sum_i A[i, j], each column summed in row order (the same on any thread count).
 
     A : float[n, m]; out : float[m]. Threads take blocks of columns and walk the rows, so
     every read is a contiguous run of a row.
     """
-    n, m = A.shape
-    n_blocks = (m + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    n_blocks = (A.shape[1] + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
+    if serial(A.size):
+        for blk in range(n_blocks):
+            _column_block_sums(out, A, blk)
+    else:
+        _column_sums_parallel(out, A, n_blocks)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _column_sums_parallel(out, A, n_blocks):
     for blk in prange(n_blocks):
-        lo = blk * _COLUMN_BLOCK
-        hi = min(lo + _COLUMN_BLOCK, m)
-        acc = out[lo:hi]
-        acc[:] = 0
-        for i in range(n):
-            row = A[i, lo:hi]
-            for j in range(hi - lo):  # indexed from 0: compiles to vector code
-                acc[j] += row[j]
+        _column_block_sums(out, A, blk)
+
+
+@njit(cache=True, inline="always")
+def _column_block_sums(out, A, blk):
+    lo = blk * _COLUMN_BLOCK
+    hi = min(lo + _COLUMN_BLOCK, A.shape[1])
+    acc = out[lo:hi]
+    acc[:] = 0
+    for i in range(A.shape[0]):
+        row = A[i, lo:hi]
+        for j in range(hi - lo):  # indexed from 0: compiles to vector code
+            acc[j] += row[j]

@@ -11,58 +11,101 @@ the caller sums in row order (a parallel reduction would change with the thread 
 import numpy as np
 from numba import njit, prange
 
+from .serial import prange_only, serial
 
-@njit(parallel=True, cache=True)
+
+@njit(cache=True)
 def softmax_xent(G, losses, S, y):
     """Softmax cross-entropy: G = (P - Y) / n; returns the mean loss.
 
     The row maximum is subtracted before exp, and the loss is taken as log(sum exp) - s_y of
     the shifted scores, so no probability is ever passed to log.
     """
-    n, K = S.shape
-    for i in prange(n):
-        s_max, z = _exp_shifted(G, S, i)
-        losses[i] = np.log(z) - (S[i, y[i]] - s_max)
-        for k in range(K):
-            G[i, k] = G[i, k] / z / n
-        G[i, y[i]] -= 1.0 / n
+    if serial(S.size):
+        for i in range(S.shape[0]):
+            _softmax_xent_row(G, losses, S, y, i)
+    else:
+        _softmax_xent_parallel(G, losses, S, y)
     return _mean(losses)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
+def _softmax_xent_parallel(G, losses, S, y):
+    for i in prange(S.shape[0]):
+        _softmax_xent_row(G, losses, S, y, i)
+
+
+@njit(cache=True, inline="always")
+def _softmax_xent_row(G, losses, S, y, i):
+    n, K = S.shape
+    s_max, z = _exp_shifted(G, S, i)
+    losses[i] = np.log(z) - (S[i, y[i]] - s_max)
+    for k in range(K):
+        G[i, k] = G[i, k] / z / n
+    G[i, y[i]] -= 1.0 / n
+
+
+@njit(cache=True)
 def svm_hinge(G, losses, S, y):
     """Multi-class SVM hinge loss with margin 1 (Weston-Watkins form); returns the mean loss.
 
     loss_i = sum_{k != y_i} max(0, s_k - s_{y_i} + 1). G[i, k] = 1/n where the margin is
     violated, G[i, y_i] = -(violations)/n.
     """
-    n, K = S.shape
-    for i in prange(n):
-        c = y[i]
-        s_y = S[i, c]
-        total = 0.0
-        violations = 0
-        for k in range(K):
-            margin = S[i, k] - s_y + 1.0
-            if k != c and margin > 0:
-                total += margin
-                violations += 1
-                G[i, k] = 1.0 / n
-            else:
-                G[i, k] = 0
-        G[i, c] = -violations / n
-        losses[i] = total
+    if serial(S.size):
+        for i in range(S.shape[0]):
+            _svm_hinge_row(G, losses, S, y, i)
+    else:
+        _svm_hinge_parallel(G, losses, S, y)
     return _mean(losses)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=prange_only(), cache=True)
+def _svm_hinge_parallel(G, losses, S, y):
+    for i in prange(S.shape[0]):
+        _svm_hinge_row(G, losses, S, y, i)
+
+
+@njit(cache=True, inline="always")
+def _svm_hinge_row(G, losses, S, y, i):
+    n, K = S.shape
+    c = y[i]
+    s_y = S[i, c]
+    total = 0.0
+    violations = 0
+    for k in range(K):
+        margin = S[i, k] - s_y + 1.0
+        if k != c and margin > 0:
+            total += margin
+            violations += 1
+            G[i, k] = 1.0 / n
+        else:
+            G[i, k] = 0
+    G[i, c] = -violations / n
+    losses[i] = total
+
+
+@njit(cache=True)
 def softmax(P, S):
     """Row-wise softmax probabilities P of scores S (max subtracted). P may alias S."""
-    n, K = S.shape
-    for i in prange(n):
-        _, z = _exp_shifted(P, S, i)
-        for k in range(K):
-            P[i, k] /= z
+    if serial(S.size):
+        for i in range(S.shape[0]):
+            _softmax_row(P, S, i)
+    else:
+        _softmax_parallel(P, S)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _softmax_parallel(P, S):
+    for i in prange(S.shape[0]):
+        _softmax_row(P, S, i)
+
+
+@njit(cache=True, inline="always")
+def _softmax_row(P, S, i):
+    _, z = _exp_shifted(P, S, i)
+    for k in range(S.shape[1]):
+        P[i, k] /= z
 
 
 @njit(cache=True, inline="always")

@@ -10,23 +10,39 @@ g + 2 lam theta as their gradient, which saves the backward pass a sweep over th
 """
 from numba import njit, prange
 
+from .serial import prange_only, serial
+
 _BLOCK = 8192  # entries per task: large enough to amortise the split, small enough to balance
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def sgd_momentum(theta, v, g, eta, mu, nesterov, lam=0.0, n_decay=0):
     """Update theta and v in place from g (plus 2 lam theta on theta[:n_decay])."""
     t = theta.dtype.type  # scalars in the slab's dtype keep the loop in float32 vectors
     eta, mu, two_lam = t(eta), t(mu), t(2 * lam)
     # one expression for both rules: theta += c v_new - e g
     c, e = (mu, eta) if nesterov else (t(1), t(0))
-    size = theta.shape[0]
-    for blk in prange((size + _BLOCK - 1) // _BLOCK):
-        lo = blk * _BLOCK
-        hi = min(lo + _BLOCK, size)
-        cut = min(max(n_decay, lo), hi)  # the block's decayed entries are [lo, cut)
-        _update(theta[lo:cut], v[lo:cut], g[lo:cut], eta, mu, two_lam, c, e)
-        _update(theta[cut:hi], v[cut:hi], g[cut:hi], eta, mu, t(0), c, e)
+    n_blocks = (theta.shape[0] + _BLOCK - 1) // _BLOCK
+    if serial(theta.size):
+        for blk in range(n_blocks):
+            _update_block(theta, v, g, eta, mu, two_lam, c, e, n_decay, blk)
+    else:
+        _sgd_parallel(theta, v, g, eta, mu, two_lam, c, e, n_decay, n_blocks)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _sgd_parallel(theta, v, g, eta, mu, two_lam, c, e, n_decay, n_blocks):
+    for blk in prange(n_blocks):
+        _update_block(theta, v, g, eta, mu, two_lam, c, e, n_decay, blk)
+
+
+@njit(cache=True, inline="always")
+def _update_block(theta, v, g, eta, mu, two_lam, c, e, n_decay, blk):
+    lo = blk * _BLOCK
+    hi = min(lo + _BLOCK, theta.shape[0])
+    cut = min(max(n_decay, lo), hi)  # the block's decayed entries are [lo, cut)
+    _update(theta[lo:cut], v[lo:cut], g[lo:cut], eta, mu, two_lam, c, e)
+    _update(theta[cut:hi], v[cut:hi], g[cut:hi], eta, mu, two_lam * 0, c, e)
 
 
 @njit(cache=True, inline="always")

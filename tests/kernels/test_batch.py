@@ -54,7 +54,7 @@ def moves_of(X, plain, flips, max_shift):
     return found
 
 
-@pytest.mark.parametrize("n", [1, 7, 64])
+@pytest.mark.parametrize("n", [1, 7, 64, 3000])  # 3000 rows run the parallel form
 def test_without_augmentation_rows_are_standardised_images(n, data, rng, garbage, assert_close):
     images, mean, inv_std = data
     rows = rng.integers(0, len(images), n)

@@ -12,7 +12,8 @@ from reference import centred_difference
 
 EPS = 1e-5
 ALPHA = 0.9
-SHAPES = [(1, 3), (7, 33), (100, 65)]  # (n, m): m = 33 and 65 span two and three blocks
+# (n, m): m = 33 and 65 span two and three blocks; 700 x 400 runs the parallel form
+SHAPES = [(1, 3), (7, 33), (100, 65), (700, 400)]
 
 
 def normalise(S, gamma, beta):

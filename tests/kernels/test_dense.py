@@ -7,8 +7,9 @@ import pytest
 from cifar_engine.kernels.dense import (column_sums, dense_backward, dense_backward_input,
                                         dense_forward)
 
-# (n, d, m): a batch of one, odd sizes, and widths past one 64-column block of column_sums.
-SHAPES = [(1, 3, 50), (7, 65, 3), (100, 50, 65)]
+# (n, d, m): a batch of one, odd sizes, widths past one 64-column block of column_sums, and
+# a layer large enough that every loop runs in parallel form (kernels/serial.py).
+SHAPES = [(1, 3, 50), (7, 65, 3), (100, 50, 65), (700, 700, 400)]
 
 
 @pytest.mark.parametrize("n, d, m", SHAPES)

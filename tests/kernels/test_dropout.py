@@ -16,7 +16,7 @@ def dropped(H, p, key):
     return out
 
 
-@pytest.mark.parametrize("n, m", [(1, 3), (7, 50), (100, 65)])
+@pytest.mark.parametrize("n, m", [(1, 3), (7, 50), (100, 65), (700, 400)])
 @pytest.mark.parametrize("p", [0.0, 0.3, 0.8])
 def test_kept_entries_are_scaled_and_the_rest_are_zero(n, m, p, rng, dtype, assert_close):
     H = rng.uniform(0.5, 2.0, (n, m)).astype(dtype)  # all > 0, so a 0 can only be a drop

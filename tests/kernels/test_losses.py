@@ -5,7 +5,7 @@ from scipy.special import logsumexp
 
 from cifar_engine.kernels.losses import softmax, softmax_xent, svm_hinge
 
-SHAPES = [(1, 10), (7, 3), (100, 65)]  # (n, K)
+SHAPES = [(1, 10), (7, 3), (100, 65), (30000, 10)]  # (n, K); the last runs the parallel form
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ def numpy_sgd(theta, v, g, mu, nesterov):
     return theta + (mu * v - ETA * g if nesterov else v), v
 
 
-@pytest.mark.parametrize("size", [1, 7, 1000])
+@pytest.mark.parametrize("size", [1, 7, 1000, 300_000])  # the last in parallel form
 @pytest.mark.parametrize("mu, nesterov", [(0.0, False), (0.9, False), (0.9, True)],
                          ids=["plain", "momentum", "nesterov"])
 def test_three_updates_match_numpy(size, mu, nesterov, randn, assert_close):
