@@ -48,7 +48,7 @@ def _gather_parallel(X, images, rows, mean, inv_std, image_shape, augment, key):
         _gather_row(X, i, images, rows[i], mean, inv_std, image_shape, augment, key)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)  # not inlined: one compiled body for both loop forms (it is large)
 def _gather_row(X, i, images, src, mean, inv_std, image_shape, augment, key):
     n, D = X.shape
     if augment.flip or augment.max_shift > 0:

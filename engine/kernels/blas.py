@@ -56,14 +56,28 @@ _dgemm = types.ExternalFunction("cifar_engine_cblas_dgemm", _gemm_type(types.flo
 
 @njit(cache=True, inline="always")
 def _rows_contiguous(a):
-    return a.strides[1] == a.itemsize and a.shape[1] > 0
+    """Whether BLAS can read a as it lies: unit column stride, rows a positive stride apart."""
+    columns_ok = a.shape[1] <= 1 or a.strides[1] == a.itemsize
+    return columns_ok and a.strides[0] >= max(a.shape[1], 1) * a.itemsize
 
 
 @njit(cache=True)
 def _gemm_cblas(C, A, B, trans_a, trans_b):
-    if not (_rows_contiguous(C) and _rows_contiguous(A) and _rows_contiguous(B)):
-        _gemm_dot(C, A, B, trans_a, trans_b)
-        return
+    if A.size == 0 or B.size == 0:  # a sum over nothing (or nothing to fill)
+        C[:] = 0
+    # BLAS takes a row stride but no column stride: other layouts go through copies
+    elif not (_rows_contiguous(A) and _rows_contiguous(B)):
+        _gemm_cblas(C, np.ascontiguousarray(A), np.ascontiguousarray(B), trans_a, trans_b)
+    elif not _rows_contiguous(C):
+        out = np.empty(C.shape, C.dtype)
+        _cblas_gemm(out, A, B, trans_a, trans_b)
+        C[:] = out
+    else:
+        _cblas_gemm(C, A, B, trans_a, trans_b)
+
+
+@njit(cache=True)
+def _cblas_gemm(C, A, B, trans_a, trans_b):
     m, n = C.shape
     k = A.shape[0] if trans_a else A.shape[1]
     ta = _TRANS if trans_a else _NO_TRANS

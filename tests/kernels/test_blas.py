@@ -53,6 +53,16 @@ def test_gemm_handles_column_strided_operands(randn, garbage, assert_close):
     assert_close(C, _expected(A, B, False, False))
 
 
+@pytest.mark.parametrize("gemm", PATHS)
+@pytest.mark.parametrize("m, n, k", [(0, 3, 4), (3, 0, 4), (3, 4, 0), (1, 1, 1)])
+def test_gemm_handles_empty_and_single_entry_shapes(gemm, m, n, k, randn, garbage,
+                                                     assert_close):
+    A, B = randn(m, k), randn(k, n)
+    C = garbage(m, n)
+    gemm(C, A, B, False, False)
+    assert_close(C, _expected(A, B, False, False))
+
+
 def test_numpy_openblas_is_found_in_a_wheel_install():
     # the project installs NumPy from its wheels, which bundle scipy-openblas
     assert blas.HAVE_CBLAS
