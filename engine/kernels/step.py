@@ -4,7 +4,8 @@ A call from Python into Numba costs microseconds and a step of a 3072-50-10 net 
 millisecond, so the loop over layers (and over the steps between two evaluations) runs
 here, not in Python. Every tensor lives in a few flat slabs allocated once per network and
 batch size (as in llm.c); `layout` holds each layer's offsets into them, so one compiled
-function serves every depth and width, and the SGD update is one pass over one slab.
+function serves every depth and width, and the SGD update takes each weight matrix as
+the backward pass finishes with it, then the vectors in one pass over the slab's tail.
 
 Layer l maps d_l = dims[l] inputs to m_l = dims[l + 1] outputs. Per layer, `layout[l]`:
     W, B, GAMMA, BETA   offsets into params / grads / velocity (-1 where absent:
