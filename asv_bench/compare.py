@@ -52,12 +52,10 @@ class Engine:
         use_step_threads(self.net, config)  # as the trainer does
         imgs, labels = images(EPOCH_IMAGES)
         self.source = self.net.batch_source(imgs, labels)
-        self.order = np.arange(EPOCH_IMAGES)
         self.steps = EPOCH_IMAGES // self.batch
         self.etas = np.full(self.steps, ETA)
         self.losses = np.zeros(self.steps, self.net.dtype)
         self.same_batch = np.tile(np.arange(self.batch), STEPS_PER_CALL)  # as the peers' steps
-        self.steps_per_call = STEPS_PER_CALL
         self.step()
 
     def step(self):
@@ -73,8 +71,6 @@ class Engine:
 
 class Gemm:
     """The products of one step on hot float32 buffers, nothing else."""
-
-    steps_per_call = 1
 
     def __init__(self, config):
         c = CONFIGS[config]
@@ -333,7 +329,7 @@ def worker(config, impl, rounds):
     per_call = 1
     if impl == "engine":
         subject = Engine(config)
-        step, epoch, per_call = subject.step, subject.epoch, subject.steps_per_call
+        step, epoch, per_call = subject.step, subject.epoch, STEPS_PER_CALL
     elif impl == "gemm":
         step, epoch = Gemm(config).step, None
     elif impl == "gemm+data":

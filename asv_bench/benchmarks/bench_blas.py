@@ -2,7 +2,7 @@
 through the np.dot fallback (SciPy's OpenBLAS), so that a change in either shows."""
 import numpy as np
 
-from cifar_engine.kernels.blas import _gemm_dot, gemm
+from cifar_engine.kernels.blas import gemm_dot, gemm
 
 from .common import BATCHES, D, DTYPES, Benchmark, fresh
 
@@ -27,4 +27,4 @@ class Gemm(Benchmark):
         gemm(self.dW, self.G, self.X, True, False)
 
     def time_dot_forward(self, dtype, n):
-        _gemm_dot(self.S, self.X, self.W, False, True)
+        gemm_dot(self.S, self.X, self.W, False, True)

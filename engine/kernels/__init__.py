@@ -10,7 +10,9 @@ Shape legend used in every module:
 Each kernel is written once; Numba specialises it for float32 and float64 on first call.
 """
 
+import hashlib
 import os
+from pathlib import Path
 
 # GEMMs run on OpenBLAS's threads and the fused loops on Numba's OpenMP threads, one after
 # the other, many times a step. OpenMP threads that spin after a loop starve the BLAS threads
@@ -28,9 +30,6 @@ def drop_stale_compiled_code(package_dir):
     sources, kept beside the cache, catches that. (Installs replace every file, so this
     matters for editable checkouts; a read-only package is left alone.)
     """
-    import hashlib
-    from pathlib import Path
-
     here = Path(package_dir)
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py"))))
     cache = here / "__pycache__"

@@ -11,6 +11,9 @@ itself when `serial(work)` is true, and otherwise hands the same body to a `_...
 twin, the only part compiled with parallel=prange_only(). Both forms give the same result
 bit for bit: no loop body depends on which thread runs it. On the small nets, whose steps
 take under a millisecond, this took about a tenth off a step.
+The twins all have one shape (a prange over the body), written out per kernel: a
+function that took the body as an argument could not be cached (Numba counts a function
+argument as a dynamic global).
 """
 from numba import njit
 

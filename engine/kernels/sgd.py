@@ -42,7 +42,7 @@ def _update_block(theta, v, g, eta, mu, two_lam, c, e, n_decay, blk):
     hi = min(lo + _BLOCK, theta.shape[0])
     cut = min(max(n_decay, lo), hi)  # the block's decayed entries are [lo, cut)
     _update(theta[lo:cut], v[lo:cut], g[lo:cut], eta, mu, two_lam, c, e)
-    _update(theta[cut:hi], v[cut:hi], g[cut:hi], eta, mu, two_lam * 0, c, e)
+    _update(theta[cut:hi], v[cut:hi], g[cut:hi], eta, mu, two_lam * 0, c, e)  # no decay
 
 
 @njit(cache=True, inline="always")

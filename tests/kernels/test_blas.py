@@ -6,9 +6,9 @@ from cifar_engine.kernels import blas
 
 # (m, n, k): a single row, odd sizes, and the first layer of a 3072-50-10 net.
 SHAPES = [(1, 3, 5), (7, 13, 65), (100, 50, 3072)]
-PATHS = [pytest.param(blas._gemm_cblas, id="cblas",
+PATHS = [pytest.param(blas.gemm_cblas, id="cblas",
                       marks=pytest.mark.skipif(not blas.HAVE_CBLAS, reason="no NumPy OpenBLAS")),
-         pytest.param(blas._gemm_dot, id="np.dot")]
+         pytest.param(blas.gemm_dot, id="np.dot")]
 
 
 def _operands(randn, m, n, k, trans_a, trans_b):
