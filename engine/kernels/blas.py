@@ -65,15 +65,21 @@ def _rows_contiguous(a):
 def gemm_cblas(C, A, B, trans_a, trans_b):
     if A.size == 0 or B.size == 0:  # a sum over nothing (or nothing to fill)
         C[:] = 0
-    # BLAS takes a row stride but no column stride: other layouts go through copies
-    elif not (_rows_contiguous(A) and _rows_contiguous(B)):
-        gemm_cblas(C, np.ascontiguousarray(A), np.ascontiguousarray(B), trans_a, trans_b)
-    elif not _rows_contiguous(C):
+        return
+    # BLAS takes a row stride but no column stride: other layouts go through copies.
+    # (No recursion here: a cached function that calls itself segfaults when reloaded.)
+    A, B = _readable(A), _readable(B)
+    if _rows_contiguous(C):
+        _cblas_gemm(C, A, B, trans_a, trans_b)
+    else:
         out = np.empty(C.shape, C.dtype)
         _cblas_gemm(out, A, B, trans_a, trans_b)
         C[:] = out
-    else:
-        _cblas_gemm(C, A, B, trans_a, trans_b)
+
+
+@njit(cache=True, inline="always")
+def _readable(a):
+    return a if _rows_contiguous(a) else np.ascontiguousarray(a)
 
 
 @njit(cache=True)

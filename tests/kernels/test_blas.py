@@ -1,4 +1,8 @@
 """blas.py: C = op(A) op(B) through NumPy's OpenBLAS, and the np.dot fallback, against NumPy."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -66,3 +70,28 @@ def test_gemm_handles_empty_and_single_entry_shapes(gemm, m, n, k, randn, garbag
 def test_numpy_openblas_is_found_in_a_wheel_install():
     # the project installs NumPy from its wheels, which bundle scipy-openblas
     assert blas.HAVE_CBLAS
+
+
+RELOAD_PROBE = """
+import os
+import subprocess
+import sys
+
+import numpy as np
+from cifar_engine.kernels.blas import gemm_cblas
+for dtype in (np.float32, np.float64):
+    A, B = np.ones((4, 12), dtype)[:, ::2], np.ones((3, 6), dtype)
+    C = np.zeros((4, 8), dtype)[:, 1:4]
+    gemm_cblas(C, A, B, False, True)
+    assert (C == 6).all()
+"""
+
+
+@pytest.mark.skipif(not blas.HAVE_CBLAS, reason="no NumPy OpenBLAS")
+def test_gemm_with_odd_layouts_runs_again_from_the_disk_cache(tmp_path):
+    # the first process compiles and caches; the second loads the cached code and runs it
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    for run in ("compile", "reload"):
+        done = subprocess.run([sys.executable, "-c", RELOAD_PROBE], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{run}: exit {done.returncode}\n{done.stderr[-2000:]}"
