@@ -10,7 +10,7 @@ SHARED_ARCHIVE := ../shared/data/cifar-10-jpeg.tar.gz
 # the checkout, else what `cifar-engine data download` fetches into data/.
 DATA ?= $(or $(CIFAR_ENGINE_DATA),$(wildcard $(SHARED_ARCHIVE)))
 
-.PHONY: train test test-slow install data clean
+.PHONY: train test test-slow test-data install data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,23 @@ TRAIN_ARGS ?= --preset two-layer-tuned
 train: data
 	$(BIN)/cifar-engine train $(TRAIN_ARGS) $(if $(strip $(DATA)),--data $(DATA))
 
-test: $(STAMP)
+# The real-data tests read Fashion-MNIST from Debian's dataset-fashion-mnist: installed here
+# when missing and this user may install packages (root, or sudo without a password).
+FASHION_MNIST := /usr/share/datasets/fashion-mnist
+APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo -n apt-get)
+
+test-data:
+	@if [ ! -d $(FASHION_MNIST) ]; then \
+		echo "make: installing Debian's dataset-fashion-mnist for the real-data tests"; \
+		( DEBIAN_FRONTEND=noninteractive $(APT_GET) update -qq && \
+		  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq dataset-fashion-mnist ) \
+		  >/dev/null 2>&1 || echo "make: could not install dataset-fashion-mnist (run: sudo apt-get install dataset-fashion-mnist); its tests will fail"; \
+	fi
+
+test: $(STAMP) test-data
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-slow: $(STAMP)
+test-slow: $(STAMP) test-data
 	$(BIN)/python -m pytest -m slow -q
 
 clean:

@@ -1,12 +1,14 @@
 """Commands on a finished run folder: `evaluate`, `predict` and `plot`."""
 import click
+import numpy as np
 
 from cifar_engine.cli.options import data_options
 
 run_folder = click.argument("run", type=click.Path(file_okay=False))
+MAX_BATCH = 1000  # rows a compiled evaluation or prediction call takes at once
 
 
-def _load(run):
+def _load(run, max_batch=1):
     from cifar_engine.errors import UserError
     from cifar_engine.model_file import load_network
     from cifar_engine.runs import RunFolder
@@ -14,8 +16,26 @@ def _load(run):
     folder = RunFolder(run)
     if not folder.model.exists():
         raise UserError(f"{folder.model}: no such file (is {run} a finished run?)")
-    net, _ = load_network(folder.model, max_batch=1000)
+    net, _ = load_network(folder.model, max_batch=max_batch)
     return folder, net
+
+
+def _shape_text(shape):
+    return "x".join(map(str, shape))
+
+
+def _check_data(dataset, net, where):
+    """UserError naming `where` unless the dataset's images and classes are the model's."""
+    from cifar_engine.errors import UserError
+
+    model_shape = net.image_shape or (net.spec.input_size,)
+    if int(np.prod(dataset.image_shape)) != net.spec.input_size or \
+            (net.image_shape and tuple(dataset.image_shape) != net.image_shape):
+        raise UserError(f"{where}: images are {_shape_text(dataset.image_shape)} (C x H x W), "
+                        f"the model takes {_shape_text(model_shape)}")
+    if tuple(dataset.class_names) != tuple(net.class_names):
+        raise UserError(f"{where}: classes {', '.join(dataset.class_names)} are not the "
+                        f"model's {', '.join(net.class_names)}")
 
 
 @click.command()
@@ -23,15 +43,15 @@ def _load(run):
 @data_options
 def evaluate(run, src, labels, cache_dir):
     """Accuracies and test confusion matrix of a run's model."""
-    import numpy as np
-
     from cifar_engine.data import load_dataset, make_split
     from cifar_engine.train_config import TrainConfig
 
     folder, net = _load(run)
     config = TrainConfig.from_toml(folder.config)
     dataset = load_dataset(src or config.data or None, labels=labels, cache_dir=cache_dir)
+    _check_data(dataset, net, f"--data {src}" if src else dataset.source)
     split = make_split(dataset, config.split, config.n_val)
+    net.set_max_batch(min(MAX_BATCH, max(len(split.train), len(split.val), len(split.test))))
     for name in ("train", "val", "test"):
         part = getattr(split, name)
         result = net.evaluate(part.images, part.labels, part.index)
@@ -53,14 +73,19 @@ def evaluate(run, src, labels, cache_dir):
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 def predict(run, images):
     """Class and probability of each image file (PNG or JPEG)."""
-    import numpy as np
-
     from cifar_engine.data.image_folder import read_image_file
+    from cifar_engine.errors import UserError
 
-    _, net = _load(run)
+    folder, net = _load(run, max_batch=min(MAX_BATCH, len(images)))
+    if net.image_shape is None:
+        raise UserError(f"{folder.model}: the model has no image shape (C, H, W), so it cannot "
+                        "read image files")
     rows = np.stack([read_image_file(path, net.image_shape) for path in images])
     probabilities = net.predict_proba(rows)
     for path, p in zip(images, probabilities):
+        if not np.isfinite(p).all():  # finite weights so large that the scores overflow
+            raise UserError(f"{folder.model}: the model's scores for {path} are not finite "
+                            f"(its weights overflow {net.spec.dtype})")
         k = int(np.argmax(p))
         click.echo(f"{path}: {net.class_names[k]} ({p[k]:.1%})")
 
@@ -74,5 +99,7 @@ def plot(run):
     folder, net = _load(run)
     click.echo(curves_figure(folder.read_metrics(), folder.curves))
     single_layer = net.spec.n_layers == 1
-    click.echo(templates_figure(net.parameters["W1"], net.image_shape,
+    # a model saved without its image shape shows each template as one row of pixels
+    shape = net.image_shape or (1, 1, net.spec.input_size)
+    click.echo(templates_figure(net.parameters["W1"], shape,
                                 net.class_names if single_layer else None, folder.templates))

@@ -1,12 +1,21 @@
 """Entry point of the `cifar-engine` command: the top-level group and its error policy."""
+import signal
 import sys
 
 import click
 
 from cifar_engine import __version__
-from cifar_engine.errors import UserError
+from cifar_engine.errors import SettingError, UserError
 
 EXIT_USER_ERROR = 2
+
+
+def user_message(err):
+    """The one line that a UserError shows, settings spelled as flags."""
+    from cifar_engine.cli.options import flag
+
+    text = err.render(flag) if isinstance(err, SettingError) else str(err)
+    return text.strip().splitlines()[0] if text.strip() else repr(err)
 
 
 class EngineGroup(click.Group):
@@ -16,8 +25,7 @@ class EngineGroup(click.Group):
         try:
             return super().invoke(ctx)
         except UserError as err:
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
-            click.echo(f"cifar-engine: error: {first_line}", err=True)
+            click.echo(f"cifar-engine: error: {user_message(err)}", err=True)
             ctx.exit(EXIT_USER_ERROR)
 
 
@@ -31,6 +39,8 @@ def _register():
     from cifar_engine.cli.data import data
     from cifar_engine.cli.gradcheck import grad_check
     from cifar_engine.cli.inspect_run import evaluate, plot, predict
+    from cifar_engine.cli.lr_range import lr_range_test
+    from cifar_engine.cli.search import search
     from cifar_engine.cli.train import presets, train
 
     cli.add_command(data)
@@ -40,13 +50,30 @@ def _register():
     cli.add_command(predict)
     cli.add_command(plot)
     cli.add_command(grad_check)
+    cli.add_command(lr_range_test)
+    cli.add_command(search)
 
 
 _register()
 
 
+class _Stop:
+    """SIGTERM is answered as Ctrl-C is: a KeyboardInterrupt, so that every `finally` (temp
+    files, locks) runs; the signal's name is kept for the message and the exit code."""
+
+    signal = None
+
+    @classmethod
+    def handler(cls, signum, frame):
+        cls.signal = signal.Signals(signum)
+        raise KeyboardInterrupt
+
+
 def main(argv=None):
-    """Console-script entry point: usage mistakes end in one line on stderr, exit 2."""
+    """Console-script entry point: usage mistakes end in one line on stderr, exit 2;
+    SIGINT and SIGTERM in one line, exit 128 + the signal's number."""
+    _Stop.signal = signal.SIGINT
+    previous = signal.signal(signal.SIGTERM, _Stop.handler)
     try:
         code = cli.main(args=argv, prog_name="cifar-engine", standalone_mode=False)
     except click.UsageError as err:
@@ -56,9 +83,11 @@ def main(argv=None):
     except click.ClickException as err:
         click.echo(f"cifar-engine: error: {err.format_message()}", err=True)
         return err.exit_code
-    except click.Abort:
-        click.echo("cifar-engine: aborted", err=True)
-        return 130
+    except (click.Abort, KeyboardInterrupt):
+        click.echo(f"cifar-engine: stopped by {_Stop.signal.name}", err=True)
+        return 128 + _Stop.signal.value
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return code if isinstance(code, int) else 0
 
 

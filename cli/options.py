@@ -5,10 +5,30 @@ Each group is one decorator that adds its options to a click command.
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
-from cifar_engine.data import LABEL_OPTIONS, SPLITS
-from cifar_engine.initializers import INITS
-from cifar_engine.spec import DTYPES, LOSSES, NetworkSpec
+from cifar_engine.settings import EXCLUSIVE, MODEL, RANGE_TEST, SETTINGS, TRAIN
+from cifar_engine.spec import NetworkSpec
+
+# Flags spelled otherwise than "--" + the setting's name with dashes.
+_FLAGS = {"batch_norm": "--bn"}
+# Settings whose option is a pair of flags (--x/--no-x) rather than one that turns it on.
+_PAIRED = {"batch_norm"}
+# Options whose parameter name differs from the setting they set.
+_PARAM = {"data": "src"}
+SETTING_OF_PARAM = {param: name for name, param in _PARAM.items()}
+
+
+def flag(name):
+    """The command-line spelling of a setting: eta_min -> --eta-min, batch_norm -> --bn."""
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def given_settings(ctx, options):
+    """The settings given on the command line (or by environment), by setting name."""
+    return {SETTING_OF_PARAM.get(name, name): value for name, value in options.items()
+            if ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE,
+                                                  ParameterSource.ENVIRONMENT)}
 
 
 def option_group(*decorators):
@@ -18,27 +38,6 @@ def option_group(*decorators):
             command = decorator(command)
         return command
     return apply
-
-
-data_options = option_group(
-    click.option("--data", "src", metavar="SRC", default=None,
-                 help="Data set: a CIFAR-10/100 python release (.tar.gz or folder), an image "
-                      "folder with train/ and test/ (or a tar of one), or a Fashion-MNIST IDX "
-                      "folder.  [default: $CIFAR_ENGINE_DATA, else the project data folder]"),
-    click.option("--labels", type=click.Choice(LABEL_OPTIONS), default="fine", show_default=True,
-                 help="CIFAR-100 labels: 100 fine classes or 20 coarse superclasses."),
-    click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-                 help="Where decoded arrays are cached.  [default: $CIFAR_ENGINE_CACHE, else "
-                      "data/cache in a checkout, else ~/.cache/cifar-engine]"),
-)
-
-split_options = option_group(
-    click.option("--split", type=click.Choice(sorted(SPLITS)), default="batch1", show_default=True,
-                 help="batch1: train on batch 1, validate on batch 2; all: train on all "
-                      "training images but the last --n-val."),
-    click.option("--n-val", type=int, default=1000, show_default=True,
-                 help="Validation images for --split all."),
-)
 
 
 class Widths(click.ParamType):
@@ -62,28 +61,63 @@ class Widths(click.ParamType):
         return widths
 
 
-model_options = option_group(
-    click.option("--hidden", type=Widths(), default="50", show_default=True,
-                 help="Hidden-layer widths, e.g. 50,50; 'none' for the single-layer classifier."),
-    click.option("--bn/--no-bn", "batch_norm", default=False, show_default=True,
-                 help="Batch normalisation after each hidden layer's affine map."),
-    click.option("--dropout", type=float, default=0.0, show_default=True,
-                 help="Inverted-dropout rate p on hidden layers, in [0, 1)."),
-    click.option("--init", type=click.Choice(sorted(INITS)), default="he", show_default=True,
-                 help="Weight initialisation: he sqrt(2/d), xavier sqrt(1/d), gaussian --sigma."),
-    click.option("--sigma", type=float, default=1e-4, show_default=True,
-                 help="Standard deviation of --init gaussian."),
-    click.option("--loss", type=click.Choice(LOSSES), default="xent", show_default=True,
-                 help="Softmax cross-entropy or multi-class SVM hinge."),
-    click.option("--lam", type=float, default=0.0, show_default=True,
-                 help="L2 coefficient: cost = loss + lam * sum of squared weights."),
-    click.option("--dtype", type=click.Choice(DTYPES), default="float32", show_default=True,
-                 help="Floating-point type of parameters and activations."),
-    click.option("--seed", type=int, default=0, show_default=True,
-                 help="Seed of initial weights, shuffles, dropout masks and augmentation."),
+_CLICK_TYPES = {int: int, float: float, str: str, "widths": Widths()}
+
+
+def setting_option(name, table=SETTINGS, **overrides):
+    """The click option of setting `name` of `table`: its flag, type, default and help.
+
+    Values are checked by the engine (TrainConfig, NetworkSpec), which names the setting;
+    the command line's error handler spells it as the flag.
+    """
+    s = table[name]
+    stop_rule = any(name in group for group in EXCLUSIVE)
+    kwargs = dict(default=s.default, help=s.help,
+                  show_default=not stop_rule and "[default" not in s.help and s.kind is not bool)
+    if s.kind == "choice":
+        kwargs["type"] = click.Choice(s.choices)
+    elif s.kind is not bool:
+        kwargs["type"] = _CLICK_TYPES[s.kind]
+    if s.kind == "widths":
+        kwargs["default"] = ",".join(map(str, s.default)) or "none"
+    decls = [flag(name)]
+    if s.kind is bool:
+        if name in _PAIRED:
+            decls = [f"{flag(name)}/--no-{flag(name)[2:]}"]
+            kwargs["show_default"] = True
+        else:
+            kwargs["is_flag"] = True
+    if s.kind in (int, float) and s.low is not None and "[" not in s.help:
+        kwargs["help"] = f"{s.help}  [{s.limits()}]"
+    kwargs.update(overrides)
+    return click.option(*decls, _PARAM.get(name, name), **kwargs)
+
+
+data_options = option_group(
+    setting_option("data", default=None, metavar="SRC"),
+    setting_option("labels"),
+    click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                 help="Where decoded arrays are cached.  [default: $CIFAR_ENGINE_CACHE, else "
+                      "data/cache in a checkout, else ~/.cache/cifar-engine]"),
 )
 
-MODEL_OPTION_NAMES = ("hidden", "batch_norm", "dropout", "init", "sigma", "loss", "lam", "dtype")
+split_options = option_group(setting_option("split"), setting_option("n_val"))
+
+model_options = option_group(*(setting_option(name) for name in (*MODEL, "seed")))
+
+train_options = option_group(*(setting_option(name) for name in TRAIN if name != "seed"))
+
+range_test_options = option_group(*(setting_option(name, RANGE_TEST) for name in RANGE_TEST))
+
+preset_options = option_group(
+    click.option("--preset", type=str, default=None, help="Start from a named configuration "
+                 "(see `cifar-engine presets`); options given beside it override it, and a "
+                 "stop rule (--cycles, --epochs, --steps) given here replaces the preset's."),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+                 help="Start from a run's config.toml; options given beside it override it."),
+)
+
+MODEL_OPTION_NAMES = tuple(MODEL)
 
 
 def spec_from_options(options, input_size, n_classes, **overrides):

@@ -18,10 +18,18 @@ _PUBLIC = {
     "check_gradients": "gradcheck",
     "save_network": "model_file",
     "load_network": "model_file",
+    "SettingError": "errors",
+    "SETTINGS": "settings",
     "TrainConfig": "train_config",
+    "resolve_config": "train_config",
     "Trainer": "trainer",
+    "Observer": "trainer",
+    "MetricRow": "trainer",
+    "fit": "training",
+    "RunResult": "training",
     "train": "training",
     "PRESETS": "presets",
+    "MLPClassifier": "estimator",
 }
 
 

@@ -4,6 +4,8 @@ Python checks every argument here; the kernels only ever see arrays of the right
 dtype. Parameter tensors are named as in the course this engine grew from, 1-based:
 W1, b1 (or gamma1, beta1 with batch norm), ..., WL, bL.
 """
+import os
+
 import numba
 import numpy as np
 
@@ -11,8 +13,9 @@ from .initializers import init_std
 from .kernels import step
 from .kernels.batch import NO_AUGMENT
 from .kernels.losses import softmax
+from .errors import SettingError, require
+from .settings import SETTINGS
 from .spec import NetworkSpec
-from .spec import check as _check
 
 __all__ = ["Network", "NetworkSpec", "plan_layout"]  # the spec travels with the network
 
@@ -68,6 +71,25 @@ def plan_layout(spec, max_batch):
                     "weights": n_weights}
 
 
+def buffer_bytes(spec, max_batch):
+    """Bytes of the slabs and batch buffers of a network of `spec` taking max_batch rows."""
+    _, size = plan_layout(spec, max_batch)
+    floats = (3 * size["params"] + size["running"] + size["acts"]
+              + max_batch * (2 * max(spec.dims[1:]) + 1 + spec.input_size))
+    return floats * np.dtype(_NUMPY_DTYPES[spec.dtype]).itemsize + 8 * max_batch
+
+
+def check_memory(spec, max_batch):
+    """SettingError naming hidden (or batch_size) when the network's buffers could not fit
+    in this machine's memory, before anything is allocated."""
+    need = buffer_bytes(spec, max_batch)
+    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if need > have:
+        culprit = "hidden" if buffer_bytes(spec, 1) > have / 2 else "batch_size"
+        raise SettingError(culprit, f"gives a network that needs {need / 2**30:.3g} GiB of "
+                                    f"memory; this machine has {have / 2**30:.3g} GiB")
+
+
 class Network:
     """A k-layer MLP whose training step, evaluation and prediction are compiled calls.
 
@@ -80,13 +102,14 @@ class Network:
     """
 
     def __init__(self, spec, *, seed=0, max_batch=100, momentum=0.0, nesterov=False):
-        _check(max_batch >= 1, f"--batch-size must be >= 1, got {max_batch}")
-        _check(0.0 <= momentum < 1.0, f"--momentum must be in [0, 1), got {momentum}")
+        require(max_batch >= 1, "max_batch", f"must be >= 1, got {max_batch}")
+        momentum = SETTINGS["momentum"].check(momentum)
         self.spec = spec
         self.seed = int(seed)
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.dtype = np.dtype(_NUMPY_DTYPES[spec.dtype])
+        check_memory(spec, max_batch)
         self._allocate(max_batch)
         self._init_parameters()
         self.set_standardisation(np.zeros(spec.input_size), np.ones(spec.input_size))
@@ -118,7 +141,7 @@ class Network:
 
     def set_max_batch(self, max_batch):
         """Re-size the per-batch buffers; parameters, velocity and running stats are kept."""
-        _check(max_batch >= 1, f"--batch-size must be >= 1, got {max_batch}")
+        require(max_batch >= 1, "max_batch", f"must be >= 1, got {max_batch}")
         if max_batch != self.max_batch:
             self._allocate(max_batch, keep=self._buf)
 
@@ -234,6 +257,34 @@ class Network:
         shape = self.image_shape or (1, 1, self.spec.input_size)
         return step.BatchSource(images, labels, self._mean, self._inv_std, shape)
 
+    def float_source(self, X, labels=None):
+        """The compiled view of float rows X (float[N, D] in the network's dtype, C order)
+        under this network's standardisation, for `run_steps` and `scores`.
+
+        Batches are gathered from X as from uint8 images, standardised on the way, so
+        training on float rows costs what training on images does and X is never copied.
+        (Numba compiles the gathering callers once per kind of X: dtype, and whether it
+        is writeable.)
+        """
+        X = np.asarray(X)
+        n = X.shape[0] if X.ndim >= 1 else 0
+        _expect_shape("X", X, (n, self.spec.input_size), self.dtype)
+        if not X.flags.c_contiguous:
+            raise ValueError("X must be C-contiguous (np.ascontiguousarray)")
+        labels = (np.zeros(n, np.int64) if labels is None
+                  else self._checked_labels(labels, n, name="labels"))
+        shape = self.image_shape or (1, 1, self.spec.input_size)
+        return step.BatchSource(X, labels, self._mean, self._inv_std, shape)
+
+    def scores(self, source, index=None):
+        """Scores float[len(index), K] of source's rows `index` (default: all), in inference
+        mode: one compiled call, n_max rows at a time. source: a `batch_source` or
+        `float_source`."""
+        index = _checked_index(index, source.images.shape[0])
+        out = np.empty((index.size, self.spec.n_classes), dtype=self.dtype)
+        step.predict_scores(out, self._buf, self._config(), source, index, NO_AUGMENT)
+        return out
+
     # -- float-array API ---------------------------------------------------------------------
 
     def _checked_inputs(self, X, name="X"):
@@ -305,15 +356,50 @@ class Network:
     # -- uint8-image API -------------------------------------------------------------------
 
     def run_steps(self, source, order, first_row, batch_size, step0, etas, losses_out,
-                  augment=NO_AUGMENT):
+                  augment=NO_AUGMENT, correct_out=None):
         """Train len(etas) steps on consecutive batches of `order`; see `step.run_steps`.
 
-        Returns the number of steps done (fewer when a loss was not finite).
+        source: this network's `batch_source`; order: int64[N] rows of the source, of which
+        rows first_row .. first_row + len(etas) * batch_size - 1 are used; step0: the first
+        step's number (it keys dropout and augmentation); etas: float64[k] > 0;
+        losses_out: float[>= k]; correct_out: int64[>= k] (optional), how many of each
+        batch's images the step's scores, before its update, classify right. Returns the
+        number of steps done (fewer when a loss was not finite).
         """
+        self._check_steps(source, order, first_row, batch_size, step0, etas, losses_out)
         if batch_size > self.max_batch:
             self.set_max_batch(batch_size)
+        if correct_out is None:
+            correct_out = np.zeros(len(etas), np.int64)
+        elif correct_out.dtype != np.int64 or correct_out.ndim != 1 or correct_out.size < len(etas):
+            raise ValueError(f"correct_out must be a 1-d int64 array of at least {len(etas)} "
+                             f"entries")
         return int(step.run_steps(self._buf, self._config(), source, augment, order,
-                                  int(first_row), int(batch_size), int(step0), etas, losses_out))
+                                  int(first_row), int(batch_size), int(step0), etas, losses_out,
+                                  correct_out))
+
+    def _check_steps(self, source, order, first_row, batch_size, step0, etas, losses_out):
+        if not isinstance(source, step.BatchSource) or source.images.ndim != 2 or \
+                source.images.shape[1] != self.spec.input_size:
+            raise ValueError("source must be this network's batch_source(images, labels)")
+        require(batch_size >= 1, "batch_size", f"must be >= 1, got {batch_size}")
+        require(step0 >= 0, "step0", f"must be >= 0, got {step0}")
+        etas = np.asarray(etas)
+        if etas.ndim != 1 or etas.dtype != np.float64 or not np.all(etas > 0):
+            raise ValueError("etas must be a 1-d float64 array of learning rates > 0")
+        used = first_row + etas.size * batch_size
+        if not isinstance(order, np.ndarray) or order.ndim != 1 or order.dtype != np.int64 \
+                or first_row < 0 or used > order.size:
+            raise ValueError(f"order must be a 1-d int64 array holding rows first_row .. "
+                             f"{used - 1} (first_row {first_row}, {etas.size} steps of "
+                             f"{batch_size})")
+        rows = order[first_row:used]
+        if rows.size and (rows.min() < 0 or rows.max() >= source.images.shape[0]):
+            raise ValueError(f"order must hold rows in [0, {source.images.shape[0]})")
+        if not isinstance(losses_out, np.ndarray) or losses_out.ndim != 1 or \
+                losses_out.size < etas.size or losses_out.dtype.kind != "f":
+            raise ValueError(f"losses_out must be a 1-d float array of at least {etas.size} "
+                             f"entries")
 
     def evaluate(self, images, labels, index=None):
         """{'cost', 'loss', 'accuracy'} over images[index] (uint8[N, D]) in inference mode."""

@@ -127,15 +127,113 @@ def templates_figure(W, image_shape, class_names, path, limit=64):
     return save_figure(fig, path)
 
 
-def schedule_figure(etas, path):
-    """eta against update step."""
+def schedule_figure(steps, etas, path):
+    """eta against update step (steps int[k], etas float[k]: a sample of the run's steps)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7, 3))
     ax = fig.subplots()
-    ax.plot(np.arange(len(etas)), etas)
+    ax.plot(steps, etas)
     ax.set_xlabel("update step")
     ax.set_ylabel("eta")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def lr_range_figure(curve_or_band, suggestions, mode, path):
+    """Accuracy and loss against learning rate of a range test, suggested bounds marked.
+
+    curve_or_band: a `lr_range.Curve`, or a `lr_range.Band` (the median of repeats, drawn
+    with the spread of the repeats); suggestions: {rule name: (eta_min, eta_max)}; mode: the
+    ramp, "exp" draws lr on a log axis. Raw batch values are drawn faint, smoothed ones
+    solid, validation points as dots, all up to where the loss blew up.
+    """
+    from matplotlib.figure import Figure
+
+    band = curve_or_band if hasattr(curve_or_band, "curve") else None
+    curve = band.curve if band is not None else curve_or_band
+    n = curve.stop
+    lr = curve.lr[:n]
+    fig = Figure(figsize=(12, 4))
+    panels = fig.subplots(1, 2)
+    for ax, raw, smoothed, spread, val, title in (
+            (panels[0], curve.acc, curve.acc_smoothed, ("acc_low", "acc_high"), curve.val_acc,
+             "accuracy"),
+            (panels[1], curve.loss, curve.smoothed, ("loss_low", "loss_high"), curve.val_loss,
+             "loss")):
+        ax.plot(lr, raw[:n], color="C0", alpha=0.25, lw=0.8, label="batch")
+        ax.plot(lr, smoothed[:n], color="C0", label="batch, smoothed")
+        if band is not None and band.n_repeats > 1:
+            low, high = (getattr(band, name)[:n] for name in spread)
+            ax.fill_between(lr, low, high, color="C0", alpha=0.2,
+                            label=f"min-max of {band.n_repeats} repeats")
+        seen = curve.val_steps < n
+        if seen.any():
+            ax.plot(curve.lr[curve.val_steps[seen]], val[seen], "o", color="C1", ms=4,
+                    label="validation")
+        for k, (rule, (eta_min, eta_max)) in enumerate(suggestions.items()):
+            colour = f"C{k + 2}"
+            ax.axvline(eta_min, color=colour, ls="--", lw=1)
+            ax.axvline(eta_max, color=colour, ls="-", lw=1,
+                       label=f"{rule}: {eta_min:.2g} to {eta_max:.2g}")
+        if mode == "exp":
+            ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    finite = curve.smoothed[:n][np.isfinite(curve.smoothed[:n])]
+    if finite.size:  # raw losses near the blow-up would squash the curve
+        top, bottom = finite.max(), finite.min()
+        panels[1].set_ylim(bottom - 0.1 * (top - bottom), top + 0.2 * (top - bottom) + 1e-12)
+    panels[0].legend(fontsize=8)
+    fig.tight_layout()
+    return save_figure(fig, path)
+
+
+def search_figure(rows, params, path):
+    """Validation accuracy against each searched parameter, one panel per parameter, one
+    colour per stage; pruned trials hollow, trials without a validation accuracy left out.
+
+    rows: finished-trial records as `Journal.finished().values()` gives them (stage,
+    settings, val_acc, status); params: the `search.space.Space` (or Params) of the widest
+    stage: "log" ranges get a log axis, choices one tick per value.
+    """
+    from matplotlib.figure import Figure
+
+    from .search.space import format_value
+
+    params = list(params)
+    rows = [r for r in rows if r.get("val_acc") is not None and np.isfinite(r["val_acc"])]
+    stages = sorted({r["stage"] for r in rows})
+    cols = min(len(params), 3) or 1
+    n_rows = max(1, int(np.ceil(len(params) / cols)))
+    fig = Figure(figsize=(4.2 * cols, 3.4 * n_rows))
+    axes = fig.subplots(n_rows, cols, squeeze=False).ravel()
+    for ax in axes[len(params):]:
+        ax.set_axis_off()
+    for ax, param in zip(axes, params):
+        mine = [r for r in rows if param.name in r["settings"]]
+        labels = []
+        if param.scale == "choice":
+            labels = [*param.choices, *sorted({r["settings"][param.name] for r in mine}
+                                              - set(param.choices), key=str)]
+            ax.set_xticks(range(len(labels)), [format_value(v) for v in labels])
+            ax.set_xlim(-0.5, len(labels) - 0.5)
+        for k, stage in enumerate(stages):
+            here = [r for r in mine if r["stage"] == stage]
+            # choices: the stages side by side around each tick
+            x = [labels.index(r["settings"][param.name]) + 0.1 * (k - (len(stages) - 1) / 2)
+                 if labels else r["settings"][param.name] for r in here]
+            pruned = np.array([r.get("status") == "pruned" for r in here], dtype=bool)
+            ax.scatter(x, [r["val_acc"] for r in here], s=18, label=f"stage {stage}",
+                       facecolors=np.where(pruned, "none", f"C{k}"), edgecolors=f"C{k}")
+        if param.scale == "log":
+            ax.set_xscale("log")
+        ax.set_xlabel(param.name)
+        ax.set_ylabel("validation accuracy")
+        ax.grid(alpha=0.3)
+    if stages:
+        axes[0].legend(fontsize=8)
     fig.tight_layout()
     return save_figure(fig, path)

@@ -1,11 +1,14 @@
 """A run folder on disk: config, metrics, summary, model, checkpoint and figures.
 
 Every file is written atomically (temporary file, then rename), so a kill at any moment
-leaves the previous version or the new one, never a broken one.
+leaves the previous version or the new one, never a broken one. A run owns its folder: it
+claims it (`claim_new`, `claim_resume`), which takes the folder's lock for as long as the run
+lasts, so two runs never write into one folder.
 """
 import csv
 import io
 import json
+import os
 import platform
 import subprocess
 import time
@@ -14,11 +17,17 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_dead_temps
 from .data.paths import checkout_root
-from .errors import UserError
-from .model_file import load_network, save_network
+from .errors import SettingError, UserError, literal
+from .lock import FileLock, LockHeld
+from .model_file import check_extra, load_network, save_network
 from .trainer import METRIC_COLUMNS
+
+LOCK_NAME = ".lock"
+# A folder holding any of these holds a run; figures alone do not (a dry run writes one).
+RUN_FILES = ("config.toml", "metrics.csv", "summary.json", "model.npz", "checkpoint.npz")
+FIGURES = ("curves.png", "templates.png", "schedule.png")
 
 
 class RunFolder:
@@ -26,6 +35,8 @@ class RunFolder:
 
     def __init__(self, path):
         self.path = Path(path)
+        self._lock = None
+        self._created = []  # the folders claim_new made, deepest first
 
     config = property(lambda self: self.path / "config.toml")
     metrics = property(lambda self: self.path / "metrics.csv")
@@ -41,15 +52,135 @@ class RunFolder:
         return Path(root) / time.strftime("%Y%m%d-%H%M%S")
 
     def create(self):
-        """Make the folder, or fail with one line naming it."""
+        """Make the folder, or fail with one line naming it (no claim: see claim_new)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-test"
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as err:
-            raise UserError(f"--out {self.path}: cannot write there "
-                            f"({err.strerror or err})") from None
+            raise SettingError("out", f"{literal(self.path)}: cannot write there "
+                                      f"({literal(err.strerror or err)})") from None
+
+    def claim_new(self, overwrite=False):
+        """Own the folder for a new run until `release`; returns self.
+
+        A missing folder is made; an empty one is taken as it is. A folder that holds
+        another run (any of RUN_FILES) is refused unless `overwrite`, which removes the
+        engine's files (RUN_FILES and FIGURES) first; other files are left alone. What
+        killed writers left (temporary files) is removed. Mistakes raise SettingError("out").
+        """
+        self._make()
+        self._take_lock("out")
+        try:
+            found = [name for name in RUN_FILES if os.path.lexists(self.path / name)]
+            if found and not overwrite:
+                raise SettingError("out", self._occupied(found))
+            if overwrite:
+                self._remove_engine_files()
+            remove_dead_temps(self.path, locked=True)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def claim_resume(self):
+        """Own the folder to resume its run until `release`; returns self.
+
+        The folder must hold config.toml and checkpoint.npz, as files. What killed writers
+        left (temporary files) is removed. Mistakes raise SettingError("resume").
+        """
+        where = literal(self.path)
+        if not self.path.is_dir():
+            what = "not a folder" if os.path.lexists(self.path) else "no such folder"
+            raise SettingError("resume", f"{where}: {what}")
+        self._take_lock("resume")
+        try:
+            self._require_file(self.config, "no config.toml there")
+            self._require_file(self.checkpoint, (
+                "no checkpoint.npz there: the run stopped before its first checkpoint; start "
+                f"it again with {{config}} {literal(self.config)} {{out}} {where} {{overwrite}}"))
+            remove_dead_temps(self.path, locked=True)
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def release(self, remove_if_empty=True):
+        """Give up the folder: drop its lock and remove its .lock file.
+
+        With `remove_if_empty`, a folder that claim_new made is removed, with the parents it
+        made, when nothing was written into it (a run that failed before its first file).
+        """
+        if self._lock is not None:
+            self._lock.release()  # removes .lock
+            self._lock = None
+        if remove_if_empty:
+            for folder in self._created:
+                try:
+                    folder.rmdir()
+                except OSError:  # not empty
+                    break
+        self._created = []
+
+    @property
+    def claimed(self):
+        return self._lock is not None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def _make(self):
+        where = literal(self.path)
+        if os.path.lexists(self.path) and not self.path.is_dir():
+            raise SettingError("out", f"{where}: not a folder")
+        missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise SettingError("out", f"{where}: cannot write there "
+                                      f"({literal(err.strerror or err)})") from None
+        self._created = missing
+
+    def _take_lock(self, setting):
+        if self._lock is not None:
+            raise RuntimeError(f"{self.path}: already claimed by this RunFolder")
+        where = literal(self.path)
+        try:
+            self._lock = FileLock(self.path / LOCK_NAME).acquire()
+        except LockHeld as held:
+            self.release()
+            holder = f"process {held.pid}" if held.pid else "another process"
+            raise SettingError(setting, f"{where}: in use by another run ({holder})") from None
+        except OSError as err:
+            self.release()
+            raise SettingError(setting, f"{where}: cannot write there "
+                                        f"({literal(err.strerror or err)})") from None
+
+    def _occupied(self, found):
+        where = literal(self.path)
+        if self.checkpoint.exists() and not self.summary.exists():
+            return (f"{where} holds an unfinished run: continue it with {{resume}} {where}, "
+                    f"or replace it with {{overwrite}}")
+        return (f"{where} holds another run ({', '.join(found)}): choose another folder, or "
+                f"replace it with {{overwrite}}")
+
+    def _remove_engine_files(self):
+        for name in RUN_FILES + FIGURES:
+            try:
+                (self.path / name).unlink(missing_ok=True)
+            except OSError as err:
+                raise SettingError("out", f"{literal(self.path / name)}: cannot remove it "
+                                          f"({literal(err.strerror or err)})") from None
+
+    def _require_file(self, path, missing):
+        if not os.path.lexists(path):
+            raise SettingError("resume", f"{literal(self.path)}: {missing}")
+        if not path.is_file():
+            raise SettingError("resume", f"{literal(path)}: not a file")
 
     def write_text(self, path, text):
         with atomic_write(path, "w") as file:
@@ -64,13 +195,19 @@ class RunFolder:
         self.write_text(self.metrics, buffer.getvalue())
 
     def read_metrics(self):
-        """The metrics table as a dict of float arrays by column."""
+        """The metrics table as a dict of float arrays by column.
+
+        A missing, unreadable or damaged file raises a one-line UserError naming it.
+        """
         try:
-            with open(self.metrics, newline="") as file:
-                rows = list(csv.DictReader(file))
+            text = self.metrics.read_bytes().decode("utf-8")
         except FileNotFoundError:
             raise UserError(f"{self.metrics}: no such file") from None
-        return {c: np.array([float(r[c]) for r in rows]) for c in METRIC_COLUMNS}
+        except OSError as err:
+            raise UserError(f"{self.metrics}: cannot read ({err.strerror or err})") from None
+        except UnicodeDecodeError as err:
+            raise _damaged(self.metrics, f"not text: byte {err.start}") from None
+        return _parse_metrics(text, self.metrics)
 
     def write_summary(self, summary):
         self.write_text(self.summary, json.dumps(summary, indent=2) + "\n")
@@ -85,13 +222,57 @@ class RunFolder:
     def load_checkpoint(self, max_batch, momentum, nesterov):
         """(net, step, history) from the checkpoint; a missing one is a one-line error."""
         if not self.checkpoint.exists():
-            raise UserError(f"--resume {self.path}: no checkpoint.npz there")
+            raise SettingError("resume", f"{literal(self.path)}: no checkpoint.npz there")
         net, extra = load_network(self.checkpoint, max_batch=max_batch, momentum=momentum,
                                   nesterov=nesterov)
+        check_extra(self.checkpoint, extra, {
+            "step": (), "history": (None, len(METRIC_COLUMNS)),
+            **{f"velocity/{k}": v.shape for k, v in net.velocity.items()}})
+        if extra["step"] < 0 or extra["step"] != int(extra["step"]):
+            raise UserError(f"{self.checkpoint}: damaged checkpoint (step {extra['step']})")
         for name, v in net.velocity.items():
             v[...] = extra[f"velocity/{name}"]
         history = [(int(r[0]), *map(float, r[1:])) for r in extra["history"]]
         return net, int(extra["step"]), history
+
+
+def _damaged(path, why):
+    return UserError(f"{path}: damaged metrics table ({why})")
+
+
+def _parse_metrics(text, path):
+    """The columns of METRIC_COLUMNS in `text`, a CSV file as write_metrics writes it."""
+    if not text:
+        raise _damaged(path, "empty")
+    if not text.endswith("\n"):  # every write ends a row; a cut one does not
+        raise _damaged(path, "truncated: no newline at the end")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+        missing = [name for name in METRIC_COLUMNS if name not in header]
+        if missing:
+            raise _damaged(path, f"no column {missing[0]!r}")
+        where = [header.index(name) for name in METRIC_COLUMNS]
+        columns = [[] for _ in METRIC_COLUMNS]
+        for row in reader:
+            if len(row) != len(header):
+                raise _damaged(path, f"line {reader.line_num}: {len(row)} values, "
+                                     f"expected {len(header)}")
+            for name, values, i in zip(METRIC_COLUMNS, columns, where):
+                values.append(_number(row[i], path, reader.line_num, name))
+    except csv.Error as err:
+        raise _damaged(path, f"line {reader.line_num}: {err}") from None
+    return {name: np.array(values, dtype=np.float64)
+            for name, values in zip(METRIC_COLUMNS, columns)}
+
+
+def _number(value, path, line, column):
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    shown = value if len(value) <= 20 else value[:20] + "..."
+    raise _damaged(path, f"line {line}: {shown!r} in column {column} is not a number")
 
 
 def environment():

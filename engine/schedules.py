@@ -13,7 +13,7 @@ with tri(t) = 1 - |t / n_s - 2 l - 1| in [0, 1].
 """
 import numpy as np
 
-from .errors import UserError
+from .errors import SettingError
 
 SCHEDULES = ("constant", "triangular", "triangular2", "exp_range")
 
@@ -25,7 +25,7 @@ def eta_schedule(steps, schedule="constant", eta=0.01, eta_min=1e-5, eta_max=1e-
     if schedule == "constant":
         return np.full(t.shape, float(eta))
     if schedule not in SCHEDULES:
-        raise UserError(f"--schedule must be one of {list(SCHEDULES)}, got {schedule!r}")
+        raise SettingError("schedule", f"must be one of {list(SCHEDULES)}, got {schedule!r}")
     cycle = np.floor(t / (2 * n_s))
     tri = 1.0 - np.abs(t / n_s - 2 * cycle - 1.0)
     amplitude = (eta_max - eta_min) * tri

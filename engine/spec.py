@@ -1,14 +1,14 @@
-"""What a network is (`NetworkSpec`), with the limits of every option in one place.
+"""What a network is (`NetworkSpec`); its settings' defaults and limits are in `settings`.
 
 Kept free of Numba so that the command line can build its options without importing it.
 """
 from dataclasses import asdict, dataclass
 
 from .errors import UserError
-from .initializers import INITS
+from .settings import DTYPES, LOSSES, MODEL
 
-LOSSES = ("xent", "svm")
-DTYPES = ("float32", "float64")
+__all__ = ["NetworkSpec", "LOSSES", "DTYPES", "check"]
+_D = {name: s.default for name, s in MODEL.items()}
 
 
 @dataclass(frozen=True)
@@ -17,36 +17,40 @@ class NetworkSpec:
 
     hidden: widths of the hidden layers, () for the single-layer classifier. Batch norm,
     when on, follows the affine map of every hidden layer (before its ReLU). lam is the L2
-    coefficient on the weight matrices: cost = loss + lam * sum ||W_l||^2.
+    coefficient on the weight matrices: cost = loss + lam * sum ||W_l||^2. Defaults and
+    limits are those of `settings.MODEL`.
     """
 
     input_size: int
     n_classes: int
-    hidden: tuple = (50,)
-    batch_norm: bool = False
-    dropout: float = 0.0
-    init: str = "he"
-    sigma: float = 1e-4
-    loss: str = "xent"
-    lam: float = 0.0
-    dtype: str = "float32"
+    hidden: tuple = _D["hidden"]
+    batch_norm: bool = _D["batch_norm"]
+    dropout: float = _D["dropout"]
+    init: str = _D["init"]
+    sigma: float = _D["sigma"]
+    loss: str = _D["loss"]
+    lam: float = _D["lam"]
+    dtype: str = _D["dtype"]
     bn_alpha: float = 0.9
     bn_eps: float = 1e-5
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        check(self.input_size >= 1, f"input size must be >= 1, got {self.input_size}")
-        check(self.n_classes >= 2, f"the number of classes must be >= 2, got {self.n_classes}")
-        check(all(h >= 1 for h in self.hidden),
-               f"--hidden: every width must be a positive integer, got {list(self.hidden)}")
-        check(0.0 <= self.dropout < 1.0, f"--dropout must be in [0, 1), got {self.dropout}")
-        check(self.init in INITS, f"--init must be one of {sorted(INITS)}, got {self.init!r}")
-        check(self.sigma > 0, f"--sigma must be > 0, got {self.sigma}")
-        check(self.loss in LOSSES, f"--loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
-        check(self.lam >= 0, f"--lam must be >= 0, got {self.lam}")
-        check(self.dtype in DTYPES, f"--dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if isinstance(self.hidden, list):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        for name, setting in MODEL.items():
+            object.__setattr__(self, name, setting.check(getattr(self, name)))
+        check(isinstance(self.input_size, int) and self.input_size >= 1,
+              f"input size must be >= 1, got {self.input_size}")
+        check(isinstance(self.n_classes, int) and self.n_classes >= 2,
+              f"the number of classes must be >= 2, got {self.n_classes}")
         check(0.0 <= self.bn_alpha < 1.0, f"bn_alpha must be in [0, 1), got {self.bn_alpha}")
         check(self.bn_eps > 0, f"bn_eps must be > 0, got {self.bn_eps}")
+
+    @property
+    def n_parameters(self):
+        """Parameters of the network (weights, biases or gamma and beta)."""
+        dims = self.dims
+        return sum(dims[l] * dims[l + 1] + 2 * dims[l + 1] for l in range(self.n_layers))
 
     @property
     def dims(self):

@@ -3,31 +3,33 @@
 A run folder's `config.toml` is this dataclass written out in full, so that
 `cifar-engine train --config runs/NAME/config.toml` repeats the run exactly.
 """
-import math
 import tomllib
 from dataclasses import asdict, dataclass, fields
 
 import tomli_w
 
-from .errors import UserError
-from .schedules import SCHEDULES
+from .errors import SettingError, UserError, require
+from .settings import CYCLICAL, CYCLICAL_DEFAULT, DATA, EXCLUSIVE, MAX_STEPS, SETTINGS, TRAIN
 from .spec import NetworkSpec
+
+_D = {name: s.default for name, s in {**DATA, **TRAIN}.items()}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Data, model, optimiser, schedule, stop, augmentation and bookkeeping of a run.
 
-    n_s, the half cycle, is a number of steps ("500") or of epochs ("2ep"). Stop after
-    `cycles` (cyclical schedules: cycles x 2 n_s steps), `epochs` or `steps`, one of them;
-    with none given, one cycle for a cyclical schedule and 10 epochs for a constant one.
+    Each setting's type, default and limits are in `settings.SETTINGS`. n_s, the half
+    cycle, is a number of steps ("500") or of epochs ("2ep"). Stop after `cycles`
+    (cyclical schedules: cycles x 2 n_s steps), `epochs` or `steps`, one of them; with none
+    given, one cycle for a cyclical schedule and 10 epochs for a constant one.
     `eval_every` 0 means about 50 evaluations in the run.
     """
 
-    data: str = ""
-    labels: str = "fine"
-    split: str = "batch1"
-    n_val: int = 1000
+    data: str = _D["data"]
+    labels: str = _D["labels"]
+    split: str = _D["split"]
+    n_val: int = _D["n_val"]
     # the model's settings, with NetworkSpec's defaults
     hidden: tuple = NetworkSpec.hidden
     batch_norm: bool = NetworkSpec.batch_norm
@@ -37,51 +39,46 @@ class TrainConfig:
     loss: str = NetworkSpec.loss
     lam: float = NetworkSpec.lam
     dtype: str = NetworkSpec.dtype
-    seed: int = 0
-    batch_size: int = 100
-    momentum: float = 0.0
-    nesterov: bool = False
-    schedule: str = "constant"
-    eta: float = 0.01
-    eta_min: float = 1e-5
-    eta_max: float = 1e-1
-    n_s: str = "500"
-    gamma: float = 1.0
-    cycles: int = 0
-    epochs: int = 0
-    steps: int = 0
-    noise: float = 0.0
-    noise_fraction: float = 1.0
-    flip: bool = False
-    translate: int = 0
-    eval_every: int = 0
-    checkpoint_every: int = 1000
-    threads: int = 0
+    seed: int = _D["seed"]
+    batch_size: int = _D["batch_size"]
+    momentum: float = _D["momentum"]
+    nesterov: bool = _D["nesterov"]
+    schedule: str = _D["schedule"]
+    eta: float = _D["eta"]
+    eta_min: float = _D["eta_min"]
+    eta_max: float = _D["eta_max"]
+    n_s: str = _D["n_s"]
+    gamma: float = _D["gamma"]
+    cycles: int = _D["cycles"]
+    epochs: int = _D["epochs"]
+    steps: int = _D["steps"]
+    noise: float = _D["noise"]
+    noise_fraction: float = _D["noise_fraction"]
+    flip: bool = _D["flip"]
+    translate: int = _D["translate"]
+    eval_every: int = _D["eval_every"]
+    checkpoint_every: int = _D["checkpoint_every"]
+    threads: int = _D["threads"]
 
     def __post_init__(self):
-        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
-        object.__setattr__(self, "n_s", str(self.n_s))
-        _require(self.batch_size >= 1, "--batch-size must be >= 1")
-        _require(0 <= self.momentum < 1, "--momentum must be in [0, 1)")
-        _require(self.schedule in SCHEDULES, f"--schedule must be one of {list(SCHEDULES)}")
-        _require(self.eta > 0, "--eta must be > 0")
-        _require(0 < self.eta_min <= self.eta_max,
-                 f"--eta-min ({self.eta_min}) must be > 0 and <= --eta-max ({self.eta_max})")
-        _require(self.gamma > 0, "--gamma must be > 0")
-        _require(sum(v > 0 for v in (self.cycles, self.epochs, self.steps)) <= 1,
-                 "give at most one of --cycles, --epochs, --steps")
-        _require(min(self.cycles, self.epochs, self.steps) >= 0,
-                 "--cycles, --epochs and --steps must be >= 0")
-        _require(self.cycles == 0 or self.schedule != "constant",
-                 "--cycles needs a cyclical --schedule")
-        _require(self.noise >= 0, "--noise must be >= 0")
-        _require(0 <= self.noise_fraction <= 1, "--noise-fraction must be in [0, 1]")
-        _require(self.translate >= 0, "--translate must be >= 0")
-        _require(self.eval_every >= 0, "--eval-every must be >= 0")
-        _require(self.checkpoint_every >= 1, "--checkpoint-every must be >= 1")
-        _require(self.threads >= 0, "--threads must be >= 0")
-        _require(self.n_val >= 1, "--n-val must be >= 1")
-        self.network_spec(1, 2)  # the model options' own checks
+        if isinstance(self.hidden, list):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
+        if isinstance(self.n_s, (int, float)) and not isinstance(self.n_s, bool):
+            object.__setattr__(self, "n_s", f"{self.n_s:g}")
+        for f in fields(self):
+            object.__setattr__(self, f.name, SETTINGS[f.name].check(getattr(self, f.name)))
+        require(self.eta_min <= self.eta_max, "eta_min",
+                f"({self.eta_min:g}) must be <= {{eta_max}} ({self.eta_max:g})")
+        for group in EXCLUSIVE:
+            given = [name for name in group if getattr(self, name)]
+            if len(given) > 1:
+                raise SettingError(given[-1], f"excludes {{{given[0]}}}: give at most one of "
+                                   + ", ".join(f"{{{name}}}" for name in group))
+        require(self.cycles == 0 or self.schedule != "constant", "cycles",
+                "needs a cyclical {schedule}, got constant")
+        require(self.split == "all" or self.n_val == _D["n_val"], "n_val",
+                f"applies to {{split}} all only (the split is {self.split})")
+        self.network_spec(1, 2)  # the model settings' own checks
         self.half_cycle(1)
 
     def network_spec(self, input_size, n_classes):
@@ -97,9 +94,9 @@ class TrainConfig:
             value = float(text[:-2]) * steps_per_epoch if text.endswith("ep") else float(text)
         except ValueError:
             value = -1
-        if not (value >= 1 and math.isfinite(value)):
-            raise UserError(f"--n-s must be a number of steps (500) or epochs (2ep), got "
-                            f"{self.n_s!r}")
+        if not 1 <= value <= MAX_STEPS:
+            raise SettingError("n_s", f"must be a number of steps (500) or epochs (2ep), got "
+                                      f"{self.n_s!r}")
         return int(round(value))
 
     def total_steps(self, steps_per_epoch):
@@ -114,10 +111,15 @@ class TrainConfig:
 
     # -- TOML ---------------------------------------------------------------------------------
 
-    def to_toml(self):
+    def to_dict(self):
+        """Every setting by name, as TOML and JSON can hold them."""
         d = asdict(self)
         d["hidden"] = list(self.hidden)
-        return tomli_w.dumps(d)
+        return d
+
+    def to_toml(self, notes=()):
+        """The config as TOML; each note becomes a comment line at the top."""
+        return "".join(f"# {note}\n" for note in notes) + tomli_w.dumps(self.to_dict())
 
     @classmethod
     def from_toml(cls, path):
@@ -127,22 +129,103 @@ class TrainConfig:
                 d = tomllib.load(file)
         except FileNotFoundError:
             raise UserError(f"{path}: no such config file") from None
+        except IsADirectoryError:
+            raise UserError(f"{path}: is a folder, not a config file") from None
+        except OSError as err:
+            raise UserError(f"{path}: cannot read ({err.strerror or err})") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise UserError(f"{path}: not a TOML file ({err})") from None
         return cls.from_dict(d, source=str(path))
 
     @classmethod
-    def from_dict(cls, d, source="config"):
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise UserError(f"{source}: unknown setting(s) {', '.join(unknown)}")
+    def from_dict(cls, d, source=None):
+        """The config of settings `d`; `source` (a file) prefixes the errors when given."""
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
         try:
+            if unknown:
+                raise SettingError(unknown[0], "is not a setting" if len(unknown) == 1 else
+                                   f"and {', '.join(unknown[1:])} are not settings")
             return cls(**d)
-        except TypeError as err:
+        except SettingError as err:
+            if source is None:
+                raise
             raise UserError(f"{source}: {err}") from None
 
 
-def _require(ok, message):
-    if not ok:
-        raise UserError(message)
+
+def resolve_config(preset=None, config_file=None, settings=None, eta_from=None):
+    """The run's TrainConfig from defaults < preset < config file < settings.
+
+    preset: a name of `presets.PRESETS`; config_file: a run's config.toml; settings:
+    {name: value} given explicitly (by the command line or a Python caller). A source that
+    sets one setting of an EXCLUSIVE group (the stop rule: cycles, epochs, steps) replaces
+    the earlier sources' choice in that group. Cyclical settings given where no source
+    chose a schedule choose CYCLICAL_DEFAULT. eta_from: a folder of an LR range test,
+    whose suggested eta_min and eta_max join the explicit settings. Returns (config,
+    notes): each note says in one line what was decided for the user, for the run's
+    config.toml and its log.
+    """
+    from .presets import PRESETS
+
+    settings = dict(settings or {})
+    notes = []
+    if eta_from is not None:
+        from .lr_range_test import eta_from as read_bounds
+
+        both = sorted({"eta_min", "eta_max"} & set(settings))
+        if both:
+            raise SettingError(both[0], "cannot be given with {eta_from}, which sets it")
+        settings["eta_min"], settings["eta_max"] = read_bounds(eta_from)
+        notes.append(f"eta_min = {settings['eta_min']:.3g}, eta_max = "
+                     f"{settings['eta_max']:.3g}: the range test in {eta_from}")
+
+    layers = []
+    if preset is not None:
+        if preset not in PRESETS:
+            raise SettingError("preset", f"must be one of {', '.join(PRESETS)}, got {preset!r}")
+        layers.append(dict(PRESETS[preset].settings))
+    if config_file is not None:
+        layers.append(TrainConfig.from_toml(config_file).to_dict())
+    layers.append(settings)
+    merged = {}
+    for layer in layers:
+        for group in EXCLUSIVE:
+            if any(name in layer for name in group):
+                for name in group:
+                    merged.pop(name, None)
+        merged.update(layer)
+    cyclical = sorted(set(merged) & set(CYCLICAL))
+    if "schedule" not in merged and cyclical:
+        merged["schedule"] = CYCLICAL_DEFAULT
+        notes.append(f"schedule = {CYCLICAL_DEFAULT!r}: cyclical settings "
+                     f"({', '.join(cyclical)}) were given without a schedule")
+    return TrainConfig.from_dict(merged), notes
+
+
+# Settings that a resumed run may change: where it stops, and how it reports and saves.
+RESUME_CHANGES = ("cycles", "epochs", "steps", "eval_every", "checkpoint_every", "threads")
+
+
+def resume_config(config, settings):
+    """The config of a resumed run: `config` (the run's own) with the explicit `settings`
+    that a resumed run can take applied; any other setting that differs is an error.
+
+    Returns (config, notes), a note per change applied.
+    """
+    current = config.to_dict()
+    changed = {name: value for name, value in (settings or {}).items()
+               if name not in current or SETTINGS[name].check(value) != config.__dict__[name]}
+    for name, value in changed.items():
+        if name not in RESUME_CHANGES:
+            raise SettingError(name, f"cannot change when resuming (the run has {name} = "
+                                     f"{current.get(name)!r}); only "
+                                     + ", ".join(f"{{{n}}}" for n in RESUME_CHANGES)
+                                     + " can")
+    for group in EXCLUSIVE:
+        if any(name in changed for name in group):
+            for name in group:
+                current[name] = 0
+    current.update(changed)
+    notes = [f"resumed with {name} = {value!r} (was {config.__dict__[name]!r})"
+             for name, value in changed.items()]
+    return TrainConfig.from_dict(current), notes

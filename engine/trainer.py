@@ -9,21 +9,41 @@ as the uninterrupted run would have.
 Training figures are measured on a fixed subset of the training part: its first
 TRAIN_EVAL_SIZE images (all of batch 1 under --split batch1).
 """
+import threading
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
-from .errors import UserError
+from .errors import SettingError
 from .kernels.batch import Augment
 from .network import Network
 from .schedules import eta_schedule
+from .settings import MAX_STEPS
 
 TRAIN_EVAL_SIZE = 10_000
 MAX_SEGMENT = 200  # steps per compiled call at most, so Ctrl-C is answered within ~0.2 s
 EVAL_CHUNK = 1000  # rows per inference chunk
-METRIC_COLUMNS = ("step", "epoch", "eta", "train_cost", "train_loss", "train_acc",
-                  "val_cost", "val_loss", "val_acc")
+COMPILE_NOTICE_AFTER = 1.0  # seconds of warm-up after which it is said to be compiling
+
+
+class MetricRow(NamedTuple):
+    """One evaluation: the step, epoch and eta, and cost, loss and accuracy on a fixed
+    subset of the training part and on the validation part."""
+
+    step: int
+    epoch: float
+    eta: float
+    train_cost: float
+    train_loss: float
+    train_acc: float
+    val_cost: float
+    val_loss: float
+    val_acc: float
+
+
+METRIC_COLUMNS = MetricRow._fields
 
 
 class Diverged(Exception):
@@ -31,7 +51,7 @@ class Diverged(Exception):
 
     def __init__(self, step, eta):
         super().__init__(f"the loss is not finite at step {step} (eta {eta:.3g}): the run "
-                         f"diverged; lower --eta / --eta-max")
+                         f"diverged; lower eta or eta_max")
         self.step, self.eta = step, eta
 
 
@@ -43,15 +63,54 @@ class Interrupted(Exception):
         self.step, self.reason = step, reason
 
 
+class Observer:
+    """Watches a run: a run folder, a progress display, a search's pruner. Each method is
+    called by `Trainer.run` at its moment; the defaults do nothing."""
+
+    def compiling(self, trainer):
+        """The warm-up is taking long: the kernels are being compiled (once per install)."""
+
+    def segment(self, trainer, n_steps):
+        """After each compiled call of n_steps steps."""
+
+    def evaluation(self, trainer, row):
+        """After each evaluation, with its MetricRow (already in trainer.history)."""
+
+    def checkpoint(self, trainer):
+        """When a checkpoint is due: every checkpoint_every steps, on a stop, at the end."""
+
+
+@dataclass
+class Callbacks(Observer):
+    """An Observer made of plain functions (any of them None)."""
+
+    on_segment: object = None
+    on_evaluation: object = None
+    on_checkpoint: object = None
+
+    def segment(self, trainer, n_steps):
+        if self.on_segment:
+            self.on_segment(trainer, n_steps)
+
+    def evaluation(self, trainer, row):
+        if self.on_evaluation:
+            self.on_evaluation(trainer, row)
+
+    def checkpoint(self, trainer):
+        if self.on_checkpoint:
+            self.on_checkpoint(trainer)
+
+
 @dataclass
 class Plan:
-    """The shape of a run, known before any training."""
+    """The shape of a run, known before any training; etas are computed per segment, so a
+    plan of any length costs nothing."""
 
     steps_per_epoch: int
     total_steps: int
     n_s: int
     eval_every: int
-    etas: np.ndarray = field(repr=False)
+    eta_of: object = field(repr=False)  # int64[k] step numbers -> float64[k] etas
 
     @property
     def epochs(self):
@@ -61,19 +120,35 @@ class Plan:
     def evaluations(self):
         return len(evaluation_steps(self))
 
+    def etas(self, start=0, stop=None):
+        """eta of the steps start, ..., stop - 1: float64[stop - start]."""
+        stop = self.total_steps if stop is None else stop
+        return self.eta_of(np.arange(start, stop, dtype=np.int64))
+
+    def sampled(self, points=4000):
+        """(steps, etas) at most `points` steps spread over the run, for figures."""
+        steps = np.unique(np.linspace(0, self.total_steps - 1, points).astype(np.int64))
+        return steps, self.eta_of(steps)
+
 
 def make_plan(config, n_train):
     """Steps per epoch, total steps, n_s, evaluation spacing and every step's eta."""
     if config.batch_size > n_train:
-        raise UserError(f"--batch-size {config.batch_size} is larger than the training "
-                        f"split ({n_train} images)")
+        raise SettingError("batch_size", f"{config.batch_size} is larger than the training "
+                                         f"split ({n_train} images)")
     steps_per_epoch = n_train // config.batch_size
     total = config.total_steps(steps_per_epoch)
+    if total > MAX_STEPS:
+        stop = next((name for name in ("steps", "epochs", "cycles") if getattr(config, name)),
+                    "n_s")
+        raise SettingError(stop, f"gives a run of {total} steps; at most {MAX_STEPS} can run")
     n_s = config.half_cycle(steps_per_epoch)
     eval_every = config.eval_every or max(1, total // 50)
-    etas = eta_schedule(np.arange(total), config.schedule, config.eta, config.eta_min,
-                        config.eta_max, n_s, config.gamma)
-    return Plan(steps_per_epoch, total, n_s, eval_every, etas)
+
+    def eta_of(steps):
+        return eta_schedule(steps, config.schedule, config.eta, config.eta_min, config.eta_max,
+                            n_s, config.gamma)
+    return Plan(steps_per_epoch, total, n_s, eval_every, eta_of)
 
 
 def evaluation_steps(plan):
@@ -86,50 +161,86 @@ class Trainer:
     """Trains `net` on `split` as `config` says; `run()` goes to the end of the plan.
 
     State that a checkpoint must carry: the network (parameters, velocity, running
-    statistics), `step`, and `history` (one row of METRIC_COLUMNS per evaluation); a
-    resumed run passes the last two to the constructor.
+    statistics), `step`, and `history` (a MetricRow per evaluation); a resumed run passes
+    the last two to the constructor. `losses` holds the batch loss of every step this
+    Trainer ran (float32, from step `first_step`), `batch_accuracies` their batches'
+    accuracies.
     """
 
     def __init__(self, config, split, net, plan, step=0, history=()):
         self.config, self.split, self.net, self.plan = config, split, net, plan
-        self.step = step
-        self.history = list(history)
+        self.step = self.first_step = step
+        self.history = [MetricRow(*row) for row in history]
         self.stop_reason = None  # set (e.g. by a signal handler) to stop at the next segment
         self.source = net.batch_source(split.train.images, split.train.labels)
         self.augment = Augment(bool(config.flip), int(config.translate),
                                float(config.noise), float(config.noise_fraction))
-        self._losses = np.zeros(MAX_SEGMENT, dtype=net.dtype)
+        self._losses = [np.zeros(0, dtype=np.float32)]
+        self._correct = [np.zeros(0, dtype=np.int64)]
         self._order_epoch, self._order = -1, None
-        self.last_loss = float("nan")
         self.seconds = 0.0
+        self.compile_seconds = 0.0
 
-    def run(self, on_segment=None, on_evaluation=None, on_checkpoint=None):
-        """Train to the end of the plan.
+    @property
+    def losses(self):
+        """Batch loss of each step run by this Trainer: float32[step - first_step]."""
+        if len(self._losses) > 1:
+            self._losses = [np.concatenate(self._losses)]
+        return self._losses[0]
 
-        on_segment(trainer, n_steps): after each compiled call; on_evaluation(trainer, row):
-        after each evaluation; on_checkpoint(trainer): when a checkpoint is due (every
-        config.checkpoint_every steps, on an interruption, and at the end).
+    @property
+    def batch_accuracies(self):
+        """Accuracy of each step's batch, by its scores before the step's update: float64."""
+        if len(self._correct) > 1:
+            self._correct = [np.concatenate(self._correct)]
+        return self._correct[0] / self.config.batch_size
+
+    @property
+    def last_loss(self):
+        last = next((a for a in reversed(self._losses) if a.size), None)
+        return float(last[-1]) if last is not None else float("nan")
+
+    def compile(self, observers=()):
+        """Load or compile the kernels a run calls, timed apart from training.
+
+        Observers hear `compiling` when this takes longer than COMPILE_NOTICE_AFTER
+        seconds, which means Numba is compiling (a warm cache loads in a fraction of that).
         """
+        notice = threading.Timer(COMPILE_NOTICE_AFTER,
+                                 lambda: [o.compiling(self) for o in observers])
+        start = time.perf_counter()
+        notice.start()
+        try:
+            order = self._epoch_order(self.step // self.plan.steps_per_epoch)
+            no_steps = np.zeros(0, dtype=np.float64)
+            self.net.run_steps(self.source, order, 0, self.config.batch_size, self.step,
+                               no_steps, np.zeros(1, self.net.dtype), self.augment)
+            train = self.split.train
+            self.net.evaluate(train.images, train.labels, train.index[:1])
+        finally:
+            notice.cancel()
+        self.compile_seconds = time.perf_counter() - start
+        return self.compile_seconds
+
+    def run(self, observers=()):
+        """Train to the end of the plan, telling each Observer of its moments."""
         evals = [s for s in evaluation_steps(self.plan) if s > self.step]
         every = self.config.checkpoint_every
         while self.step < self.plan.total_steps:
             if self.stop_reason:
-                if on_checkpoint:
-                    on_checkpoint(self)
+                _tell(observers, "checkpoint", self)
                 raise Interrupted(self.step, self.stop_reason)
             n_steps = min(evals[0], (self.step // every + 1) * every,
                           self._epoch_end(), self.step + MAX_SEGMENT) - self.step
-            self._train_segment(n_steps)
-            if on_segment:
-                on_segment(self, n_steps)
+            self.train_segment(n_steps)
+            _tell(observers, "segment", self, n_steps)
             if self.step == evals[0]:
                 evals.pop(0)
                 row = self.evaluate_row()
                 self.history.append(row)
-                if on_evaluation:
-                    on_evaluation(self, row)
-            if on_checkpoint and (self.step % every == 0 or self.step == self.plan.total_steps):
-                on_checkpoint(self)
+                _tell(observers, "evaluation", self, row)
+            if self.step % every == 0 or self.step == self.plan.total_steps:
+                _tell(observers, "checkpoint", self)
 
     def _epoch_end(self):
         spe = self.plan.steps_per_epoch
@@ -142,28 +253,36 @@ class Trainer:
             self._order_epoch = epoch
         return self._order
 
-    def _train_segment(self, n_steps):
+    def train_segment(self, n_steps, etas=None):
+        """n_steps steps in one compiled call, within one epoch; etas default to the plan's.
+
+        Raises Diverged at a non-finite loss (the steps before it are applied).
+        """
         spe, batch = self.plan.steps_per_epoch, self.config.batch_size
         order = self._epoch_order(self.step // spe)
-        etas = self.plan.etas[self.step:self.step + n_steps]
+        if etas is None:
+            etas = self.plan.etas(self.step, self.step + n_steps)
+        losses = np.zeros(n_steps, dtype=self.net.dtype)
+        correct = np.zeros(n_steps, dtype=np.int64)
         start = time.perf_counter()
         done = self.net.run_steps(self.source, order, (self.step % spe) * batch, batch,
-                                  self.step, etas, self._losses, self.augment)
+                                  self.step, etas, losses, self.augment, correct)
         self.seconds += time.perf_counter() - start
+        self._losses.append(losses[:done].astype(np.float32))
+        self._correct.append(correct[:done])
+        self.step += done
         if done < n_steps:
-            self.step += done  # the steps before the failing one were applied
             raise Diverged(self.step, float(etas[done]))
-        self.last_loss = float(self._losses[n_steps - 1])
-        self.step += n_steps
 
     def evaluate_row(self):
-        """One row of METRIC_COLUMNS at the current step."""
+        """The MetricRow of the current step."""
         train, val = self.split.train, self.split.val
         tr = self.net.evaluate(train.images, train.labels, train.index[:TRAIN_EVAL_SIZE])
         va = self.net.evaluate(val.images, val.labels, val.index)
-        eta = float(self.plan.etas[max(self.step - 1, 0)])
-        return (self.step, self.step / self.plan.steps_per_epoch, eta,
-                tr["cost"], tr["loss"], tr["accuracy"], va["cost"], va["loss"], va["accuracy"])
+        eta = float(self.plan.etas(max(self.step - 1, 0), max(self.step, 1))[0])
+        return MetricRow(self.step, self.step / self.plan.steps_per_epoch, eta,
+                         tr["cost"], tr["loss"], tr["accuracy"], va["cost"], va["loss"],
+                         va["accuracy"])
 
     def final_accuracies(self):
         """{'train_acc', 'val_acc', 'test_acc'}: train on the whole train part."""
@@ -173,6 +292,19 @@ class Trainer:
             out[f"{name}_acc"] = self.net.evaluate(part.images, part.labels,
                                                    part.index)["accuracy"]
         return out
+
+
+def check_translate(translate, image_shape):
+    """SettingError unless translate (pixels) is less than the images' height and width."""
+    smallest = min(image_shape[1:])
+    if translate >= smallest:
+        raise SettingError("translate", f"must be less than the images' height and width "
+                                        f"({smallest} pixels), got {translate}")
+
+
+def _tell(observers, moment, *args):
+    for observer in observers:
+        getattr(observer, moment)(*args)
 
 
 def build_network(config, split, image_shape, class_names):

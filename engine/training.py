@@ -1,19 +1,21 @@
-"""A whole training run, from a TrainConfig to a finished run folder.
+"""A whole training run: `fit` trains from a config and loaded data and returns a RunResult;
+`train` does the same with a run folder watching (metrics, checkpoints, model, figures).
 
-`train(config, out)` is the Python API: it loads the data, builds (or resumes) the network,
-trains and writes the run folder. The command line uses the same three stages, `prepare`,
-`start` and `finish`, adding its progress display and signal handling around
-`Trainer.run`.
+A run folder, a progress display and a search's pruner are Observers of a run, never part
+of it: a search trial, an LR range test and `cifar-engine train` are the same engine.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import numba
+import numpy as np
 
 from .data import load_dataset, make_split
 from .model_file import save_network
+from .network import check_memory
 from .plots import curves_figure, templates_figure
 from .runs import RunFolder, environment
-from .trainer import EVAL_CHUNK, Trainer, build_network, make_plan
+from .threads import use_threads
+from .trainer import (EVAL_CHUNK, METRIC_COLUMNS, Observer, Trainer, build_network,
+                      check_translate, make_plan)
 
 
 @dataclass
@@ -26,47 +28,106 @@ class Prepared:
     plan: object
 
 
-def prepare(config, cache_dir=None):
-    """Load and split the data and plan the run; every mistake is a UserError here."""
-    dataset = load_dataset(config.data or None, labels=config.labels, cache_dir=cache_dir)
-    split = make_split(dataset, config.split, config.n_val)
-    return Prepared(config, dataset, split, make_plan(config, len(split.train)))
+def prepare(config, dataset=None, split=None, cache_dir=None):
+    """Load (unless given) and split the data and plan the run; every mistake in the
+    settings or the data is a UserError here, before anything is allocated or trained."""
+    if dataset is None:
+        dataset = load_dataset(config.data or None, labels=config.labels, cache_dir=cache_dir)
+    if split is None:
+        split = make_split(dataset, config.split, config.n_val)
+    plan = make_plan(config, len(split.train))
+    check_translate(config.translate, dataset.image_shape)
+    check_memory(config.network_spec(split.mean.size, len(dataset.class_names)),
+                 max(config.batch_size, EVAL_CHUNK))
+    return Prepared(config, dataset, split, plan)
 
 
-def start(prepared, folder, resume=False):
-    """A Trainer at step 0 (config.toml written) or at the folder's checkpoint."""
-    config = prepared.config
-    if resume:
-        net, step, history = folder.load_checkpoint(max(config.batch_size, EVAL_CHUNK),
-                                                    config.momentum, config.nesterov)
-    else:
-        dataset = prepared.dataset
+@dataclass
+class RunResult:
+    """What a run gives back: its network, history and accuracies.
+
+    history: a MetricRow per evaluation (`columns()` gives them by name); losses: float32
+    batch loss of each step trained in this process; seconds: training only;
+    compile_seconds: loading or compiling the kernels, before the first step.
+    """
+
+    config: object
+    net: object = field(repr=False)
+    history: list = field(repr=False)
+    losses: np.ndarray = field(repr=False)
+    steps: int
+    epochs: float
+    train_acc: float
+    val_acc: float
+    test_acc: float
+    seconds: float
+    compile_seconds: float
+
+    def columns(self):
+        """The history by column name: {name: float64[n_evaluations]}."""
+        table = np.array(self.history, dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))
+        return {name: table[:, k] for k, name in enumerate(METRIC_COLUMNS)}
+
+    def summary(self):
+        """The JSON-ready summary of the run (summary.json without its environment)."""
+        return {"train_acc": self.train_acc, "val_acc": self.val_acc, "test_acc": self.test_acc,
+                "steps": self.steps, "epochs": self.epochs, "seconds": round(self.seconds, 3),
+                "compile_seconds": round(self.compile_seconds, 3), "seed": self.config.seed}
+
+
+def start(prepared, net=None, step=0, history=()):
+    """A Trainer for the prepared run (a fresh network unless `net` is given), with the
+    process's threads set for it."""
+    config, dataset = prepared.config, prepared.dataset
+    if net is None:
         net = build_network(config, prepared.split, dataset.image_shape, dataset.class_names)
-        step, history = 0, []
-        folder.write_text(folder.config, config.to_toml())
-    threads = config.threads or net.step_threads(config.batch_size)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    use_threads(config.threads or net.step_threads(config.batch_size))
     return Trainer(config, prepared.split, net, prepared.plan, step, history)
 
 
-def run(trainer, folder, on_segment=None, on_evaluation=None):
-    """Trainer.run with metrics.csv rewritten at each evaluation and checkpoints saved."""
-    def evaluated(t, row):
-        folder.write_metrics(t.history)
-        if on_evaluation:
-            on_evaluation(t, row)
-
-    trainer.run(on_segment=on_segment, on_evaluation=evaluated,
-                on_checkpoint=folder.save_checkpoint)
+def run_to_end(trainer, observers=()):
+    """Compile, train to the end of the plan, and measure the final accuracies."""
+    trainer.compile(observers)
+    trainer.run(observers)
+    return result_of(trainer)
 
 
-def finish(trainer, folder, prepared):
-    """Write model.npz, summary.json and the figures; returns the summary."""
-    net, config = trainer.net, trainer.config
-    summary = {**trainer.final_accuracies(), "steps": trainer.step,
-               "epochs": trainer.step / trainer.plan.steps_per_epoch,
-               "seconds": round(trainer.seconds, 3), "seed": config.seed,
-               "data": prepared.dataset.source, "environment": environment()}
+def result_of(trainer):
+    """The RunResult of a trainer at its current step."""
+    return RunResult(trainer.config, trainer.net, list(trainer.history), trainer.losses,
+                     trainer.step, trainer.step / trainer.plan.steps_per_epoch,
+                     seconds=trainer.seconds, compile_seconds=trainer.compile_seconds,
+                     **trainer.final_accuracies())
+
+
+def fit(config, dataset=None, split=None, observers=(), cache_dir=None):
+    """Train as `config` (a TrainConfig) says and return its RunResult; no file is written.
+
+    dataset: a loaded Dataset (default: load config.data); split: its Split (default: the
+    config's). observers: Observers of the run.
+    """
+    trainer = start(prepare(config, dataset, split, cache_dir))
+    return run_to_end(trainer, observers)
+
+
+class FolderObserver(Observer):
+    """Keeps a run folder up to date: metrics.csv at each evaluation, checkpoints."""
+
+    def __init__(self, folder):
+        self.folder = folder
+
+    def evaluation(self, trainer, row):
+        self.folder.write_metrics(trainer.history)
+
+    def checkpoint(self, trainer):
+        self.folder.save_checkpoint(trainer)
+
+
+def finish(result, folder, prepared, notes=()):
+    """Write model.npz, summary.json and the figures of a finished run; returns the summary."""
+    net = result.net
+    summary = {**result.summary(), "data": prepared.dataset.source, "notes": list(notes),
+               "environment": environment()}
     save_network(folder.model, net)
     folder.write_summary(summary)
     curves_figure(folder.read_metrics(), folder.curves)
@@ -76,15 +137,14 @@ def finish(trainer, folder, prepared):
     return summary
 
 
-def train(config, out=None, cache_dir=None, resume=False, on_evaluation=None):
-    """Train as `config` says into the run folder `out`; returns (trainer, summary).
-
-    config: a TrainConfig. out: the run folder (default runs/<timestamp>). resume: continue
-    from out's checkpoint. on_evaluation(trainer, row): called after each evaluation.
-    """
+def train(config, out=None, cache_dir=None, observers=(), overwrite=False):
+    """Train as `config` says into the run folder `out` (default runs/<timestamp>);
+    returns (RunResult, summary). The folder is locked for the run; a folder holding
+    another run's files is refused unless overwrite=True."""
     folder = RunFolder(out or RunFolder.fresh_name())
-    folder.create()
-    prepared = prepare(config, cache_dir)
-    trainer = start(prepared, folder, resume)
-    run(trainer, folder, on_evaluation=on_evaluation)
-    return trainer, finish(trainer, folder, prepared)
+    with folder.claim_new(overwrite=overwrite):
+        prepared = prepare(config, cache_dir=cache_dir)
+        folder.write_text(folder.config, config.to_toml())
+        trainer = start(prepared)
+        result = run_to_end(trainer, [FolderObserver(folder), *observers])
+        return result, finish(result, folder, prepared)

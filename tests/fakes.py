@@ -215,3 +215,9 @@ def write_idx(folder, n_train=20, n_test=10, size=(6, 5), compress=True):
                 (folder / name).write_bytes(content)
         arrays[split] = images, labels
     return Fake(folder, *arrays["train"], *arrays["test"], FASHION_MNIST_CLASSES, (1, *size))
+
+
+# `cifar-engine train` options for a run of a few dozen steps on a tiny image tree (100
+# training images per class): 16 hidden units, batches of 10, one cycle of 2 epochs.
+FAST_TRAIN = ["--hidden", "16", "--batch-size", "10", "--schedule", "triangular", "--n-s", "2ep",
+              "--eta-min", "1e-4", "--eta-max", "0.05", "--eval-every", "6"]

@@ -179,14 +179,14 @@ def test_bad_arguments_raise_value_error_naming_the_argument(call, argument):
 
 
 @pytest.mark.parametrize("options, option", [
-    (dict(hidden=(20, 0)), "--hidden"),
-    (dict(dropout=1.0), "--dropout"),
-    (dict(lam=-0.1), "--lam"),
-    (dict(init="uniform"), "--init"),
-    (dict(loss="hinge"), "--loss"),
-    (dict(dtype="float16"), "--dtype"),
+    (dict(hidden=(20, 0)), "hidden"),
+    (dict(dropout=1.0), "dropout"),
+    (dict(lam=-0.1), "lam"),
+    (dict(init="uniform"), "init"),
+    (dict(loss="hinge"), "loss"),
+    (dict(dtype="float16"), "dtype"),
 ])
-def test_spec_validation_names_the_option(options, option):
+def test_spec_validation_names_the_setting(options, option):
     with pytest.raises(ValueError, match=rf"^{option}\b"):
         NetworkSpec(input_size=D, n_classes=K, **options)
 
@@ -359,3 +359,29 @@ def test_a_step_function_compiled_on_cached_kernels_runs_from_the_cache(tmp_path
     the third loads step.predict_scores from the cache and runs it first thing."""
     for stage in ("evaluate", "predict", "predict"):
         run_python(SCORING_PROBE, stage, NUMBA_CACHE_DIR=str(tmp_path))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(batch_size=0), "batch_size must be >= 1"),
+    (dict(step0=-1), "step0 must be >= 0"),
+    (dict(etas=np.full(3, -0.1)), "etas must be a 1-d float64 array"),
+    (dict(etas=np.full(3, np.nan)), "etas must be a 1-d float64 array"),
+    (dict(etas=np.full(3, 0.1, np.float32)), "etas must be a 1-d float64 array"),
+    (dict(order=np.arange(10)), "order must be a 1-d int64 array holding rows"),
+    (dict(first_row=60), "order must be a 1-d int64 array holding rows"),
+    (dict(order=np.full(64, 64, np.int64)), "order must hold rows in"),
+    (dict(order=np.arange(64.0)), "order must be a 1-d int64 array"),
+    (dict(losses_out=np.zeros(2)), "losses_out must be a 1-d float array of at least 3"),
+    (dict(source="images"), "source must be this network's batch_source"),
+])
+def test_run_steps_checks_its_arguments(change, message):
+    net = Network(NetworkSpec(input_size=D, n_classes=K, hidden=(6,)), max_batch=8)
+    pixels = np.random.default_rng(0).integers(0, 256, (64, D), dtype=np.uint8)
+    args = dict(source=net.batch_source(pixels, np.arange(64) % K),
+                order=np.arange(64, dtype=np.int64), first_row=0, batch_size=8, step0=0,
+                etas=np.full(3, 0.1), losses_out=np.zeros(3, np.float32))
+    before = net.parameters["W1"].copy()
+    with pytest.raises(ValueError, match=message):
+        net.run_steps(**{**args, **change})
+    assert np.array_equal(net.parameters["W1"], before)
+    assert net.run_steps(**args) == 3 and not np.array_equal(net.parameters["W1"], before)

@@ -5,7 +5,8 @@ import pytest
 from cifar_engine.data import load_dataset, make_split
 from cifar_engine.errors import UserError
 from cifar_engine.runs import RunFolder
-from cifar_engine.trainer import Diverged, Interrupted, Trainer, build_network, make_plan
+from cifar_engine.trainer import (Callbacks, Diverged, Interrupted, Trainer, build_network,
+                                  make_plan)
 from cifar_engine.train_config import TrainConfig
 from fakes import write_image_tree
 
@@ -37,11 +38,11 @@ def test_plan_counts_steps_of_cycles_epochs_and_steps(tiny_data):
     assert _trainer(tiny_data, epochs=3).plan.total_steps == 18
     assert _trainer(tiny_data, steps=17).plan.total_steps == 17
     plan = _trainer(tiny_data, steps=17).plan
-    assert plan.n_s == 12 and plan.etas.shape == (17,)
+    assert plan.n_s == 12 and plan.etas().shape == (17,)
 
 
 def test_a_batch_larger_than_the_split_is_refused_before_training(tiny_data):
-    with pytest.raises(UserError, match="--batch-size 61 is larger than the training split"):
+    with pytest.raises(UserError, match="batch_size 61 is larger than the training split"):
         _trainer(tiny_data, batch_size=61)
 
 
@@ -81,7 +82,8 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tiny_data, tmp
             trainer.stop_reason = "SIGTERM"
 
     with pytest.raises(Interrupted) as stopped:
-        first.run(on_segment=interrupt_at_step_13, on_checkpoint=folder.save_checkpoint)
+        first.run([Callbacks(on_segment=interrupt_at_step_13,
+                             on_checkpoint=folder.save_checkpoint)])
     assert 13 <= stopped.value.step < whole.plan.total_steps
 
     second = _trainer(tiny_data, cycles=1, **settings)
@@ -103,7 +105,7 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss(tiny_data):
         before = _params(t.net)
 
     with pytest.raises(Diverged) as err:
-        trainer.run(on_segment=remember)
+        trainer.run([Callbacks(on_segment=remember)])
     assert "not finite at step" in str(err.value) and err.value.eta == 1e8
     assert err.value.step == trainer.step  # the failing step was not applied
     assert before is None or np.all(np.isfinite(before))
@@ -112,7 +114,7 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss(tiny_data):
 def test_segments_report_the_steps_they_ran(tiny_data):
     trainer = _trainer(tiny_data, steps=40)
     reported = []
-    trainer.run(on_segment=lambda t, n: reported.append((t.step, n)))
+    trainer.run([Callbacks(on_segment=lambda t, n: reported.append((t.step, n)))])
     assert sum(n for _, n in reported) == 40 and all(n > 0 for _, n in reported)
     assert all(step - n == previous for (step, n), (previous, _) in
                zip(reported[1:], reported[:-1]))
@@ -126,3 +128,26 @@ def test_history_rows_hold_the_metric_columns(tiny_data):
     for row in trainer.history:
         assert len(row) == 9 and 0 <= row[5] <= 1 and 0 <= row[8] <= 1
         assert row[3] >= row[4]  # cost = loss + lam * |W|^2 >= loss
+        assert row.step == row[0] and row.val_acc == row[8]
+
+
+def test_every_steps_batch_loss_is_kept(tiny_data):
+    trainer = _trainer(tiny_data, steps=21, lam=0.01)
+    trainer.run()
+    assert trainer.losses.shape == (21,) and trainer.losses.dtype == np.float32
+    assert np.all(np.isfinite(trainer.losses)) and trainer.last_loss == trainer.losses[-1]
+
+
+def test_a_translation_beyond_the_image_is_refused(tiny_data):
+    from cifar_engine.training import prepare
+
+    with pytest.raises(UserError, match="translate must be less than"):
+        prepare(TrainConfig(translate=8, batch_size=10), tiny_data)
+    prepare(TrainConfig(translate=7, batch_size=10), tiny_data)
+
+
+def test_a_plan_of_any_length_costs_nothing(tiny_data):
+    plan = _trainer(tiny_data, steps=10**9, schedule="triangular").plan
+    steps, etas = plan.sampled(100)
+    assert plan.total_steps == 10**9 and len(steps) == len(etas) <= 100
+    assert plan.etas(10**9 - 3).shape == (3,)

@@ -1,8 +1,11 @@
 """The Python API's whole run: `cifar_engine.train(config, out)`."""
 import json
 
+import numpy as np
+
 import cifar_engine
 from cifar_engine import TrainConfig
+from cifar_engine.trainer import Callbacks
 from fakes import write_image_tree
 
 
@@ -11,12 +14,27 @@ def test_train_writes_a_run_folder_and_returns_its_summary(tmp_path):
     config = TrainConfig(data=str(root), hidden=(12,), batch_size=10, schedule="triangular",
                          n_s="2ep", cycles=1, eta_min=1e-4, eta_max=0.05)
     rows = []
-    trainer, summary = cifar_engine.train(config, out=tmp_path / "run",
-                                          cache_dir=tmp_path / "cache",
-                                          on_evaluation=lambda t, row: rows.append(row))
-    assert trainer.step == 24 and rows == trainer.history
+    result, summary = cifar_engine.train(
+        config, out=tmp_path / "run", cache_dir=tmp_path / "cache",
+        observers=[Callbacks(on_evaluation=lambda t, row: rows.append(row))])
+    assert result.steps == 24 and rows == result.history
     assert summary == json.loads((tmp_path / "run" / "summary.json").read_text())
     assert {"train_acc", "val_acc", "test_acc", "steps", "epochs", "seconds", "seed",
-            "data", "environment"} <= set(summary)
+            "compile_seconds", "data", "environment"} <= set(summary)
     net, _ = cifar_engine.load_network(tmp_path / "run" / "model.npz")
     assert net.class_names == ("ant", "bee", "cow") and net.image_shape == (3, 8, 8)
+
+
+def test_fit_trains_from_loaded_data_and_writes_nothing(tmp_path):
+    root = write_image_tree(tmp_path / "images", per_class=(100, 20), size=(8, 8)).path
+    data = cifar_engine.load_dataset(root, cache_dir=tmp_path / "cache")
+    config = TrainConfig(hidden=(12,), batch_size=10, schedule="triangular", n_s="2ep",
+                         cycles=1, eta_min=1e-4, eta_max=0.05, eval_every=6)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = cifar_engine.fit(config, data)
+    again = cifar_engine.fit(config, data)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    columns = result.columns()
+    assert list(columns["step"]) == [6, 12, 18, 24] and result.losses.shape == (24,)
+    assert np.array_equal(result.losses, again.losses) and result.test_acc == again.test_acc
+    assert 0 <= result.val_acc <= 1 and result.compile_seconds >= 0

@@ -5,7 +5,9 @@ Dataset array and a meta.json. `origin` hashes what is read (kind, resolved path
 `state` hashes the cache format and the source's file names, sizes and mtimes: a changed
 source gets a new entry, and the entries of its older states are removed. An entry is
 written into a temporary folder and renamed into place, so a half-written entry never
-appears; on load it is checked against meta.json and rebuilt when anything disagrees.
+appears; on load it is checked against meta.json and rebuilt when anything disagrees. The
+temporary folder's name holds the builder's pid: a build removes those of builders that
+died (killed during a decode, say) before it starts its own.
 """
 import hashlib
 import json
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import TEMP_SUFFIX, remove_dead_temps, temp_prefix
 from ..errors import DataError
 from .dataset import Dataset, check_dataset
 from .paths import default_cache_dir
@@ -128,7 +131,9 @@ def _store(read, entry):
     """Write the Dataset that `read()` returns as `entry`, through a temporary folder."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
+        remove_dead_temps(entry.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(entry.name), suffix=TEMP_SUFFIX,
+                                    dir=entry.parent))
     except OSError as err:  # before the long decode, so that it is not wasted
         raise _unwritable(entry.parent, err) from None
     try:

@@ -1,9 +1,11 @@
 """The official CIFAR-10 and CIFAR-100 python releases, read in place from archive or folder.
 
 The files are Python-2 pickles. They are loaded with a restricted unpickler that admits only
-numpy's array reconstruction, so a doctored file cannot run code.
+numpy's array reconstruction, through checked stand-ins, so a doctored file can neither run
+code nor make numpy allocate or crash.
 """
 import io
+import math
 import pickle
 
 import numpy as np
@@ -28,17 +30,55 @@ CIFAR100_LABELS = {
     "fine": (b"fine_labels", b"fine_label_names"),
     "coarse": (b"coarse_labels", b"coarse_label_names"),
 }
+
+
+class _Array(np.ndarray):
+    """An array being unpickled. numpy's __setstate__ trusts the state it is given: an
+    object array whose list is too short crashes the process."""
+
+    def __setstate__(self, state):
+        _check_state(state)
+        super().__setstate__(state)
+
+
+def _check_state(state):
+    """ValueError unless `state` (as ndarray.__reduce__ makes it) holds a numeric array's bytes."""
+    if not isinstance(state, tuple) or len(state) not in (4, 5):
+        raise ValueError("not the state of an array")
+    shape, dtype, _, data = state[-4:]
+    if not isinstance(dtype, np.dtype) or dtype.hasobject or not isinstance(data, bytes):
+        raise ValueError("only arrays of numbers, given as bytes, can be loaded")
+    if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)
+            and math.prod(shape) * dtype.itemsize == len(data)):
+        raise ValueError(f"an array of shape {shape} and {len(data)} bytes of data")
+
+
+_NDARRAY = object()  # what the pickle's numpy.ndarray names: only an argument of _reconstruct
+
+
+def _empty_array(subtype, shape, dtype):
+    """numpy's _reconstruct for the empty array that an array's pickle starts from; numpy's
+    own would allocate any shape the pickle names."""
+    if subtype is not _NDARRAY or math.prod(shape) != 0:
+        raise ValueError("an array reconstructed with a shape")
+    return _reconstruct(_Array, shape, dtype)
+
+
 # Every global the official files name (numpy.core in the originals, numpy._core in re-pickles).
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _empty_array,
+    ("numpy._core.multiarray", "_reconstruct"): _empty_array,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): np.dtype,
 }
 
 
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Unpickles numpy arrays and plain Python data; refuses every other global."""
+class _RestrictedUnpickler(pickle._Unpickler):
+    """Unpickles numpy arrays and plain Python data; refuses every other global.
+
+    The Python unpickler, not the C one: the C one allocates the length that a string's
+    opcode claims before it reads, and a memo as long as the largest index a pickle names.
+    """
 
     def __init__(self, data, where):
         super().__init__(io.BytesIO(data), encoding="bytes")
@@ -64,10 +104,17 @@ def _unpickle(where, data):
             f"{where}: not a readable pickle ({type(err).__name__}: {reason(err)})") from None
 
 
+def _read_bytes(path):
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or reason(err)})") from None
+
+
 def _release_files(path, names, progress):
     """{name: (where, bytes)} for the named files of a release folder or archive."""
     if path.is_dir():
-        files = {name: (str(path / name), (path / name).read_bytes())
+        files = {name: (str(path / name), _read_bytes(path / name))
                  for name in names if (path / name).is_file()}
     else:
         files = {parts[-1]: (f"{path}/{'/'.join(parts)}", data)
@@ -91,6 +138,19 @@ def _class_names(where, meta, key):
     return tuple(name.decode("utf-8", "replace") for name in names)
 
 
+def _labels(where, batch, key, n):
+    """The labels under `key`: n integers, a list (as in the official files) or an array."""
+    labels = batch[key]
+    # Only a flat list of ints is turned into an array: nested lists that share their
+    # items (cheap in a pickle) would make numpy allocate an array of every level's length.
+    if isinstance(labels, list) and len(labels) == n and all(isinstance(v, int) for v in labels):
+        labels = np.asarray(labels)
+    if not (isinstance(labels, np.ndarray) and labels.shape == (n,)
+            and np.issubdtype(labels.dtype, np.integer)):
+        raise DataError(f"{where}: {key.decode()} must be {n} integers, one per image")
+    return np.asarray(labels)  # a plain ndarray, not the unpickler's _Array
+
+
 def _batch(where, batch, label_key, n_classes):
     """Images uint8 (N, 3072) and labels int64 (N,) of one unpickled batch, checked."""
     if not isinstance(batch, dict):
@@ -104,12 +164,11 @@ def _batch(where, batch, label_key, n_classes):
         raise DataError(f"{where}: data must be a uint8 array, not {kind}")
     if images.ndim != 2 or images.shape[1] != N_PIXELS:
         raise DataError(f"{where}: data must have shape (N, {N_PIXELS}), not {images.shape}")
-    labels = np.asarray(batch[label_key])
-    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(
-            f"{where}: {label_key.decode()} must be {len(images)} integers, one per image")
+    if not len(images):
+        raise DataError(f"{where}: holds no images")
+    labels = _labels(where, batch, label_key, len(images))
     check_labels(labels, n_classes, where)
-    return images, labels.astype(np.int64)
+    return images.view(np.ndarray), labels.astype(np.int64)
 
 
 def read_cifar10(path, progress=None):

@@ -1,15 +1,19 @@
 """Fashion-MNIST's IDX files in a folder, gzipped (as distributed) or not.
 
 The files are checked by structure, not by md5: Debian re-compressed the .gz files, so their
-md5s differ from upstream's while the data inside is intact.
+md5s differ from upstream's while the data inside is intact. A file is read no further than
+its header promises, so a header or a gzip stream that lies costs no memory.
 """
+import contextlib
 import gzip
+import math
 import struct
 import zlib
 
 import numpy as np
 
 from ..errors import DataError
+from .archive import read_at_most
 from .dataset import check_labels, seeded_dataset
 from .reasons import reason
 
@@ -32,42 +36,52 @@ def is_idx_folder(folder):
     return (folder / name).is_file() or (folder / f"{name}.gz").is_file()
 
 
-def _read(folder, name):
-    """(path, bytes) of `name`.gz or `name` in folder, decompressed."""
+def _find(folder, name):
+    """The path of `name`.gz or `name` in folder."""
     for path in (folder / f"{name}.gz", folder / name):
         if path.is_file():
-            break
-    else:
-        raise DataError(f"{folder}: no {name}.gz or {name}")
-    try:
-        data = path.read_bytes()
-        return path, gzip.decompress(data) if path.suffix == ".gz" else data
-    except (EOFError, OSError, zlib.error) as err:
-        raise DataError(f"{path}: not a readable gzip file, or truncated ({reason(err)})") from None
+            return path
+    raise DataError(f"{folder}: no {name}.gz or {name}")
 
 
-def _parse(path, data, magic):
-    """The uint8 array that an IDX file holds, of shape given by its header."""
+def _shape(path, head, magic):
+    """The array shape that the IDX header `head` declares."""
     ndim = magic & 0xFF
-    header = 4 * (1 + ndim)
-    if len(data) < header or struct.unpack_from(">I", data)[0] != magic:
-        found = data[:4].hex() if len(data) >= 4 else "a short file"
+    if len(head) < 4 * (1 + ndim) or struct.unpack_from(">I", head)[0] != magic:
+        found = head[:4].hex() if len(head) >= 4 else "a short file"
         raise DataError(f"{path}: not an IDX file of {ndim}-d unsigned bytes "
                         f"(magic 0x{magic:08x} expected, found {found})")
-    shape = struct.unpack_from(f">{ndim}I", data, 4)
-    if len(data) != header + int(np.prod(shape)):
-        raise DataError(f"{path}: header promises {header + int(np.prod(shape))} bytes "
-                        f"for shape {shape}, the file holds {len(data)}")
-    return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
+    return struct.unpack_from(f">{ndim}I", head, 4)
+
+
+def _read(path, magic):
+    """The uint8 array of the IDX file at `path`, of the shape its header declares."""
+    header = 4 * (1 + (magic & 0xFF))
+    gzipped = path.suffix == ".gz"
+    try:
+        with open(path, "rb") as raw, \
+                (gzip.GzipFile(fileobj=raw) if gzipped else contextlib.nullcontext(raw)) as file:
+            shape = _shape(path, read_at_most(file, header), magic)
+            # One byte more than promised tells a long file; reading to the end checks gzip's CRC.
+            data = read_at_most(file, math.prod(shape) + 1)
+    except (EOFError, OSError, zlib.error) as err:
+        what = "not a readable gzip file, or truncated" if gzipped else "cannot read"
+        raise DataError(f"{path}: {what} ({reason(err)})") from None
+    if len(data) != math.prod(shape):
+        held = "more" if len(data) > math.prod(shape) else header + len(data)
+        raise DataError(f"{path}: header promises {header + math.prod(shape)} bytes "
+                        f"for shape {shape}, the file holds {held}")
+    return np.frombuffer(data, np.uint8).reshape(shape)
 
 
 def _split(folder, split):
     """Images uint8 (N, H*W), labels int64 (N,) and (H, W) of one split."""
-    images_name, labels_name = IDX_FILES[split]
-    images_path, images = _read(folder, images_name)
-    images = _parse(images_path, images, IMAGES_MAGIC)
-    labels_path, labels = _read(folder, labels_name)
-    labels = _parse(labels_path, labels, LABELS_MAGIC).astype(np.int64)
+    images_path, labels_path = (_find(folder, name) for name in IDX_FILES[split])
+    images = _read(images_path, IMAGES_MAGIC)
+    if not images.size:
+        raise DataError(f"{images_path}: holds no images (its header declares "
+                        f"{' x '.join(map(str, images.shape))})")
+    labels = _read(labels_path, LABELS_MAGIC).astype(np.int64)
     if len(labels) != len(images):
         raise DataError(f"{labels_path}: {len(labels)} labels for {len(images)} images "
                         f"in {images_path}")

@@ -5,6 +5,8 @@ CIFAR-10's, else sorted names. Images are decoded with Pillow: C = 1 when every 
 ('L'), else RGB, C = 3.
 """
 import io
+import os
+import stat
 
 import numpy as np
 
@@ -17,6 +19,9 @@ from .reasons import reason
 SPLITS = ("train", "test")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _FORMATS = ("PNG", "JPEG")
+# The most pixels a byte of image file can honestly decode to: a 1-bit PNG packs 8 pixels
+# in a byte and deflate expands at most 1032-fold; twice that leaves room for JPEG.
+PIXELS_PER_BYTE = 2 * 8 * 1032
 
 
 def _is_image(name):
@@ -33,7 +38,7 @@ def _folder_images(root, progress):
     ]
     with progress_bar(len(files), f"decoding {root.name}", progress) as bar:
         for split, class_name, file in files:
-            yield split, class_name, file.name, str(file), file.read_bytes()
+            yield split, class_name, file.name, str(file), _read_file(file)
             bar.update(1)
 
 
@@ -47,15 +52,42 @@ def _archive_images(path, progress):
             yield parts[0], parts[1], parts[2], where, data
 
 
-def _decode(where, data):
-    """Pixels uint8 (H*W*c,) in HWC order, c = 1 for 'L' images else 3, and size (W, H)."""
+def _read_file(path):
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe could block for ever
+            raise DataError(f"{path}: not a regular file")
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror or reason(err)})") from None
+
+
+def _check_claim(where, size, n_bytes):
+    """DataError unless the size (W, H) that an image's header declares has pixels, and no
+    more than `n_bytes` of file can hold: checked before Pillow allocates for them."""
+    if not 0 < size[0] * size[1] <= PIXELS_PER_BYTE * n_bytes:
+        raise DataError(f"{where}: not a readable image (its header declares {size[0]}x"
+                        f"{size[1]} pixels in a file of {n_bytes} bytes)")
+
+
+def _decode(where, data, check_size=None):
+    """Pixels uint8 (H*W*c,) in HWC order, c = 1 for 'L' images else 3, and size (W, H).
+
+    check_size : callable or None, called with the size (W, H) that the header declares,
+        before decoding, to refuse a size that will not do (it raises DataError)
+    """
     from PIL import Image  # only a first decode needs Pillow
 
     try:
         with Image.open(io.BytesIO(data), formats=_FORMATS) as image:
+            if check_size is not None:
+                check_size(image.size)
+            _check_claim(where, image.size, len(data))
             if image.mode not in ("L", "RGB"):
                 image = image.convert("RGB")
             return np.frombuffer(image.tobytes(), np.uint8), image.size
+    except DataError:
+        raise
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
         raise DataError(f"{where}: not a readable image ({reason(err)})") from None
 
@@ -105,13 +137,15 @@ def _decode_all(path, images):
     """
     splits = {split: _Split() for split in SPLITS}
     first, grey = None, True
-    for split, class_name, file_name, where, data in images:
-        pixels, size = _decode(where, data)
-        if first is None:
-            first = (where, size)
-        elif size != first[1]:
+
+    def same_size(size):
+        if first is not None and size != first[1]:
             raise DataError(f"{where}: image is {size[0]}x{size[1]} but {first[0]} is "
                             f"{first[1][0]}x{first[1][1]}: all images must have one size")
+
+    for split, class_name, file_name, where, data in images:
+        pixels, size = _decode(where, data, same_size)
+        first = first or (where, size)
         grey = grey and pixels.size == size[0] * size[1]
         splits[split].add(class_name, file_name, pixels)
     if first is None:
@@ -146,13 +180,12 @@ def read_image_file(path, image_shape):
     given to a grey model is converted to grey (Pillow's 'L'); any other size is an error.
     """
     C, H, W = image_shape
-    try:
-        data = open(path, "rb").read()
-    except OSError as err:
-        raise DataError(f"{path}: cannot read ({reason(err)})") from None
-    pixels, size = _decode(path, data)
-    if size != (W, H):
-        raise DataError(f"{path}: image is {size[0]}x{size[1]}, the model takes {W}x{H}")
+
+    def model_size(size):
+        if size != (W, H):
+            raise DataError(f"{path}: image is {size[0]}x{size[1]}, the model takes {W}x{H}")
+
+    pixels, _ = _decode(path, _read_file(path), model_size)
     channels = pixels.size // (H * W)
     hwc = pixels.reshape(H, W, channels)
     if channels != C:

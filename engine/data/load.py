@@ -1,7 +1,7 @@
 """The one entry point: find a source, read it with the reader of its kind, cache the arrays."""
 from functools import partial
 
-from ..errors import UserError
+from ..errors import SettingError, literal
 from .cache import cached_dataset
 from .cifar_pickle import CIFAR100_LABELS, read_cifar10, read_cifar100
 from .idx import read_idx
@@ -21,11 +21,12 @@ LABEL_OPTIONS = tuple(CIFAR100_LABELS)
 
 def _reader(kind, labels):
     if labels not in LABEL_OPTIONS:
-        raise UserError(f"--labels {labels!r}: choose one of {', '.join(LABEL_OPTIONS)}")
+        raise SettingError("labels", f"{literal(repr(labels))}: choose one of "
+                                     f"{', '.join(LABEL_OPTIONS)}")
     if kind == CIFAR100_PYTHON:
         return partial(read_cifar100, labels=labels)
     if labels != "fine":
-        raise UserError(f"--labels {labels}: only CIFAR-100 has coarse labels, not {kind}")
+        raise SettingError("labels", f"{labels}: only CIFAR-100 has coarse labels, not {kind}")
     return READERS[kind]
 
 
@@ -48,7 +49,7 @@ def load_dataset(src=None, *, labels="fine", cache_dir=None, progress=None):
     Raises
     ------
     DataError : a source that is missing or malformed, or a cache folder that cannot be written
-    UserError : a bad `labels`
+    SettingError : a bad `labels`
     """
     kind, path = detect_source(resolve_source(src))
     read = _reader(kind, labels)

@@ -1,7 +1,9 @@
-"""One-line reasons from exceptions, for DataError messages (the CLI prints them as one line)."""
+"""One-line reasons from exceptions, for DataError messages."""
 
 
 def reason(err):
     """The first line of `err`'s message, or its type name when the message is empty."""
     lines = str(err).strip().splitlines()
     return lines[0].rstrip(":") if lines else type(err).__name__
+
+

@@ -71,6 +71,8 @@ def detect_source(path):
     """
     if path.is_file():
         return _archive_kind(path), path
+    if not path.is_dir():  # a pipe or a device: reading one could block or never end
+        raise DataError(f"{path}: not a file or folder")
     kind = _folder_kind(path)
     if kind:
         return kind, path

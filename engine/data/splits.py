@@ -3,7 +3,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import SettingError, literal
 
 CHUNK_ROWS = 4096  # training rows turned into float64 at a time for the mean and std
 
@@ -56,8 +56,8 @@ def _all(dataset, n_val):
     """Train on all training images but the last n_val of batch order 0..4; validate on those."""
     n = len(dataset.train_batches)
     if not 1 <= n_val < n:
-        raise UserError(f"--n-val {n_val}: must lie in 1..{n - 1} for --split all "
-                        f"(the training set has {n} images)")
+        raise SettingError("n_val", f"{n_val}: must lie in 1..{n - 1} for {{split}} all "
+                                    f"(the training set has {n} images)")
     order = np.argsort(dataset.train_batches, kind="stable")
     return order[:-n_val], order[-n_val:]
 
@@ -107,14 +107,15 @@ def make_split(dataset, split="batch1", n_val=1000):
 
     Raises
     ------
-    UserError : an unknown split (naming --split), or n_val out of range (naming --n-val)
+    SettingError : an unknown split (naming split), or n_val out of range (naming n_val)
     """
     if split not in SPLITS:
-        raise UserError(f"--split {split!r}: choose one of {', '.join(sorted(SPLITS))}")
+        raise SettingError("split", f"{literal(repr(split))}: choose one of "
+                                    f"{', '.join(sorted(SPLITS))}")
     train, val = SPLITS[split](dataset, n_val)
     if not len(train) or not len(val):
-        raise UserError(f"--split {split}: the training set ({len(dataset.train_labels)} images) "
-                        "leaves an empty train or val part")
+        raise SettingError("split", f"{split}: the training set ({len(dataset.train_labels)} "
+                                    "images) leaves an empty train or val part")
     mean, std = feature_stats(dataset.train_images, train)
     test = np.arange(len(dataset.test_labels), dtype=np.int64)
     return Split(

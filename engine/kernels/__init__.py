@@ -10,6 +10,7 @@ Shape legend used in every module:
 Each kernel is written once; Numba specialises it for float32 and float64 on first call.
 """
 
+import fcntl
 import hashlib
 import os
 from pathlib import Path
@@ -35,12 +36,17 @@ def drop_stale_compiled_code(package_dir):
     cache = here / "__pycache__"
     stamp = cache / "kernel-sources.sha256"
     try:
-        if stamp.is_file() and stamp.read_text() == digest.hexdigest():
-            return
-        for entry in cache.glob("*.nb[ic]"):
-            entry.unlink(missing_ok=True)
         cache.mkdir(exist_ok=True)
-        stamp.write_text(digest.hexdigest())
+        # Processes starting together (a search's workers) take turns, so that none reads a
+        # half-written stamp and drops what another has just compiled. The lock file stays:
+        # removing it would let a latecomer lock a new file beside a held one.
+        with open(cache / "kernel-sources.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+                return
+            for entry in cache.glob("*.nb[ic]"):
+                entry.unlink(missing_ok=True)
+            stamp.write_text(digest.hexdigest())
     except OSError:
         pass
 

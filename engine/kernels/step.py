@@ -188,15 +188,20 @@ def train_step(buf, cfg, X, y, eta, step):
 
 
 @njit(cache=True)
-def run_steps(buf, cfg, data, augment, order, first_row, batch_size, step0, etas, losses_out):
+def run_steps(buf, cfg, data, augment, order, first_row, batch_size, step0, etas, losses_out,
+              correct_out):
     """len(etas) steps on consecutive batches of `order`, from row `first_row`.
 
     Step k gathers the images order[first_row + k B : first_row + (k+1) B] and uses
-    eta = etas[k]; its mean loss goes to losses_out[k]. Returns the number of steps done:
-    fewer than len(etas) when a loss was not finite (that step is not applied).
+    eta = etas[k]; its mean loss goes to losses_out[k] and the number of the batch's images
+    that its scores (before the update) classify right to correct_out[k]. Returns the
+    number of steps done: fewer than len(etas) when a loss was not finite (that step is
+    not applied).
     """
     X = buf.inputs[:batch_size]
     y = buf.targets[:batch_size]
+    last = buf.layout.shape[0] - 1
+    scores = _matrix(buf.acts, buf.layout[last, H], batch_size, buf.dims[last + 1])
     for k in range(etas.shape[0]):
         step = step0 + k
         rows = order[first_row + k * batch_size:first_row + (k + 1) * batch_size]
@@ -207,6 +212,7 @@ def run_steps(buf, cfg, data, augment, order, first_row, batch_size, step0, etas
         losses_out[k] = train_step(buf, cfg, X, y, etas[k], step)
         if not np.isfinite(losses_out[k]):
             return k
+        correct_out[k] = _count_correct(scores, y)  # the backward pass leaves the scores
     return etas.shape[0]
 
 

@@ -1,9 +1,13 @@
+import bz2
+import gzip
+import lzma
 import random
 import tarfile
 
 import pytest
 
 from fakes import tar_folder
+from properties import allocates_at_most
 from cifar_engine.data.archive import first_file_name, iter_files
 from cifar_engine.errors import DataError
 
@@ -61,3 +65,36 @@ def test_an_archive_with_only_folders(tmp_path):
 
     with pytest.raises(DataError, match="holds no files"):
         first_file_name(tmp_path / "empty.tar")
+
+
+def _claiming(kind, size):
+    """A tar header whose member (a file, or a GNU long name) claims `size` bytes, and 1 KB."""
+    info = tarfile.TarInfo("././@LongLink" if kind == "long name" else "train/cat/0.png")
+    info.type = tarfile.GNUTYPE_LONGNAME if kind == "long name" else tarfile.REGTYPE
+    info.size = size
+    return info.tobuf(format=tarfile.GNU_FORMAT) + bytes(1024)
+
+
+@pytest.mark.parametrize("kind", ["file", "long name"])
+@pytest.mark.parametrize("name", ["claims.tar", "claims.tar.gz"])
+def test_a_member_claiming_more_than_the_archive_holds_allocates_nothing(tmp_path, kind, name):
+    archive = tmp_path / name
+    content = _claiming(kind, 2**33)
+    archive.write_bytes(gzip.compress(content) if name.endswith(".gz") else content)
+
+    readers = [lambda path: list(iter_files(path))]
+    readers += [first_file_name] if kind == "long name" else []  # it reads no file's data
+    for read in readers:
+        with pytest.raises(DataError, match=r"claims\.tar(\.gz)?: not a readable tar archive"), \
+                allocates_at_most(16):
+            read(archive)
+
+
+@pytest.mark.parametrize("name, compress", [("t.tar.bz2", bz2.compress),
+                                            ("t.tar.xz", lzma.compress)])
+def test_bzip2_and_xz_archives_are_read_too(tree, tmp_path, name, compress):
+    archive = tar_folder(tree, tmp_path / "t.tar")
+    (tmp_path / name).write_bytes(compress(archive.read_bytes()))
+
+    assert [parts for parts, _ in iter_files(tmp_path / name)] == [
+        ("a", "b", "two.txt"), ("a", "one.txt"), ("three.txt",)]

@@ -1,10 +1,14 @@
 import json
 import os
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from fakes import assert_same_data, write_idx
+from cifar_engine.atomic import temp_prefix, temp_writer
 from cifar_engine.data import default_cache_dir, load_dataset
 from cifar_engine.data import load as load_module
 from cifar_engine.data.paths import checkout_root
@@ -167,3 +171,34 @@ def test_options_and_paths_key_separate_entries(cifar100_folder, idx_folder, cac
     assert (fine.n_classes, coarse.n_classes) == (100, 20)
     assert len(_entries(cache_dir)) == 3
     assert not any(name.startswith(".") for name in os.listdir(cache_dir))
+
+
+# Starts a cache build of the IDX folder argv[1] in the cache folder argv[2] and dies by
+# SIGKILL during the decode.
+KILLED_BUILD = """
+import os, signal, sys
+from pathlib import Path
+from cifar_engine.data.cache import cached_dataset
+from cifar_engine.data.source import IDX
+cached_dataset(Path(sys.argv[1]), IDX, {"labels": None},
+               lambda: os.kill(os.getpid(), signal.SIGKILL), cache_dir=sys.argv[2])
+"""
+
+
+def test_a_build_removes_what_killed_builds_left_and_keeps_live_ones(idx_folder, cache_dir):
+    killed = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(idx_folder.path),
+                               str(cache_dir)])
+    assert killed.wait() == -signal.SIGKILL
+    (left, ) = _entries(cache_dir)
+    assert left.startswith(f".{IDX}-") and left.endswith(".tmp")
+    assert temp_writer(left)[0] == killed.pid
+    live = temp_prefix(f"{IDX}-0123456789abcdef-0123456789abcdef") + "a1b2c3d4.tmp"
+    (cache_dir / live).mkdir()
+    (cache_dir / live / "train_images.npy").write_bytes(b"being written")
+
+    dataset = load_dataset(idx_folder.path, cache_dir=cache_dir)
+
+    assert_same_data(dataset, idx_folder)
+    (entry, ) = [name for name in _entries(cache_dir) if not name.startswith(".")]
+    assert _entries(cache_dir) == sorted([live, entry])
+    assert (cache_dir / live / "train_images.npy").read_bytes() == b"being written"

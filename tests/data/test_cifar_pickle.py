@@ -1,10 +1,15 @@
 import os
 import pickle
+import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fakes import assert_same_data, dump_py2, rewrite_pickle, write_cifar100
+from fakes import _reconstruct, assert_same_data, dump_py2, rewrite_pickle, write_cifar100
+from properties import allocates_at_most
 from cifar_engine.data import N_BATCHES
 from cifar_engine.data.cifar_pickle import read_cifar10, read_cifar100
 from cifar_engine.errors import DataError
@@ -145,3 +150,90 @@ def test_a_pickle_that_would_run_a_command_is_refused(cifar10_folder, tmp_path, 
     assert not marker.exists()
     pickle.loads((cifar10_folder.path / "data_batch_1").read_bytes(), encoding="bytes")
     assert marker.exists(), "the plain unpickler runs the command: the test pickle is live"
+
+
+class Reduces:
+    """Pickles as a call of func(*args), then, if given, __setstate__(state) on the result."""
+
+    def __init__(self, func, args, state=None):
+        self.func, self.args, self.state = func, args, state
+
+    def __reduce__(self):
+        return (self.func, self.args) + (() if self.state is None else (self.state,))
+
+
+def _batch_with_data(folder, data, name="data_batch_1"):
+    dump_py2({b"data": data, b"labels": [0]}, folder / name)
+
+
+def test_an_object_array_with_too_short_a_list_is_refused_not_a_crash(cifar10_folder):
+    """numpy's __setstate__ fills a 3-object array from an empty list: a segfault."""
+    state = (1, (3,), np.dtype("O"), False, [])
+    _batch_with_data(cifar10_folder.path, Reduces(_reconstruct, (np.ndarray, (0,), b"b"), state))
+    code = ("import sys; from cifar_engine.data.cifar_pickle import read_cifar10\n"
+            "from cifar_engine.errors import DataError\n"
+            "try: read_cifar10(__import__('pathlib').Path(sys.argv[1]))\n"
+            "except DataError as err: print(err)")
+
+    result = subprocess.run([sys.executable, "-c", code, str(cifar10_folder.path)],
+                            capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert "data_batch_1: not a readable pickle" in result.stdout
+
+
+HUGE_CLAIMS = {
+    "array of 2**33 bytes": lambda: Reduces(_reconstruct, (np.ndarray, (2**33,), b"b")),
+    "ndarray called": lambda: Reduces(np.ndarray, ((2**30,),)),
+    "bytes of 2**33": b"\x80\x04\x8e" + struct.pack("<Q", 2**33) + b"short",
+    "memo index 2**24": b"\x80\x02N" + b"r" + struct.pack("<I", 2**24) + b".",
+}
+
+
+@pytest.mark.parametrize("claim", HUGE_CLAIMS.values(), ids=HUGE_CLAIMS)
+def test_a_pickle_claiming_a_huge_object_allocates_nothing(cifar10_folder, claim):
+    path = cifar10_folder.path / "data_batch_1"
+    if isinstance(claim, bytes):
+        path.write_bytes(claim)
+    else:
+        _batch_with_data(cifar10_folder.path, claim())
+
+    with pytest.raises(DataError, match="data_batch_1: not a (readable pickle|CIFAR batch)"), \
+            allocates_at_most(80):
+        read_cifar10(cifar10_folder.path)
+
+
+def test_labels_nested_in_shared_lists_allocate_nothing(cifar10_folder):
+    """A list holding itself twice, 22 levels deep, is 23 small lists in a pickle and
+    2**22 integers to numpy."""
+    nested = [0, 0]
+    for _ in range(22):
+        nested = [nested, nested]
+    rewrite_pickle(cifar10_folder.path / "data_batch_1",
+                   lambda batch: batch.__setitem__(b"labels", [nested] * 6))
+
+    with pytest.raises(DataError, match="labels must be 6 integers"), allocates_at_most(80):
+        read_cifar10(cifar10_folder.path)
+
+
+def test_a_batch_of_no_images(cifar10_folder):
+    rewrite_pickle(cifar10_folder.path / "test_batch", lambda batch: batch.update(
+        {b"data": np.zeros((0, 3072), np.uint8), b"labels": []}))
+
+    with pytest.raises(DataError, match="test_batch: holds no images"):
+        read_cifar10(cifar10_folder.path)
+
+
+def test_an_unreadable_batch_file(cifar10_folder, monkeypatch):
+    broken = cifar10_folder.path / "data_batch_4"
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(path):
+        if path == broken:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+    with pytest.raises(DataError, match="data_batch_4: cannot read \\(Permission denied\\)"):
+        read_cifar10(cifar10_folder.path)

@@ -1,12 +1,16 @@
+import os
 import shutil
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from fakes import assert_same_data, tar_folder, write_image_tree
-from cifar_engine.data import CIFAR10_CLASSES, N_BATCHES
-from cifar_engine.data.image_folder import read_image_folder
+from properties import allocates_at_most
+from cifar_engine.data import CIFAR10_CLASSES, N_BATCHES, image_folder
+from cifar_engine.data.image_folder import read_image_file, read_image_folder
 from cifar_engine.errors import DataError
 
 
@@ -117,3 +121,74 @@ def test_source_names_the_archive(image_archive):
     dataset = read_image_folder(image_archive.path)
 
     assert str(image_archive.path) in dataset.source
+
+
+def _png_claiming(width, height):
+    """A PNG whose header declares width x height RGB pixels, followed by a few of them."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("form", ["image_tree", "image_archive"])
+def test_an_image_claiming_more_pixels_than_its_file_holds_allocates_nothing(request, tmp_path,
+                                                                            form):
+    tree = request.getfixturevalue("image_tree")
+    for split in ("train", "test"):  # the first image decoded, in folder or archive order
+        (tree.path / split / "ant" / "0000.png").write_bytes(_png_claiming(10_000, 8_000))
+    path = tree.path if form == "image_tree" else tar_folder(tree.path, tmp_path / "x.tar.gz")
+
+    with pytest.raises(DataError, match=r"ant/0000\.png: not a readable image \(its header "
+                                        r"declares 10000x8000 pixels"), allocates_at_most(16):
+        read_image_folder(path)
+
+
+def test_a_later_image_of_another_size_is_refused_before_it_is_decoded(image_tree):
+    (image_tree.path / "test" / "cow" / "0001.png").write_bytes(_png_claiming(3_000, 3_000))
+
+    with pytest.raises(DataError, match=r"cow/0001\.png: image is 3000x3000 but .* is 5x3"), \
+            allocates_at_most(16):
+        read_image_folder(image_tree.path)
+
+
+def test_a_file_to_predict_is_refused_before_it_is_decoded(tmp_path):
+    (tmp_path / "big.png").write_bytes(_png_claiming(3_000, 3_000))
+
+    with pytest.raises(DataError, match=r"big\.png: image is 3000x3000, the model takes 5x3"), \
+            allocates_at_most(16):
+        read_image_file(tmp_path / "big.png", (3, 3, 5))
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "LA", "RGBA", "I;16", "CMYK"])
+def test_images_of_any_mode_are_read_as_grey_or_rgb(tmp_path, mode):
+    fake = write_image_tree(tmp_path / "images", per_class=(1, 1))
+    picture = Image.new("RGB", (5, 3), (200, 100, 50)).convert(mode)
+    suffix = ".jpg" if mode == "CMYK" else ".png"
+    (fake.path / "train" / "ant" / "0000.png").unlink()
+    picture.save(fake.path / "train" / "ant" / f"0000{suffix}")
+
+    dataset = read_image_folder(fake.path)
+
+    assert dataset.image_shape == (3, 3, 5)
+
+
+def test_an_image_file_that_cannot_be_read_is_named(image_tree, monkeypatch):
+    def refuse(path, mode="r"):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(image_folder, "open", refuse, raising=False)
+
+    with pytest.raises(DataError, match=r"ant/0000\.png: cannot read \(Permission denied\)"):
+        read_image_folder(image_tree.path)
+
+
+@pytest.mark.timeout(20)
+def test_a_pipe_to_predict_is_refused_without_waiting_for_a_writer(tmp_path):
+    os.mkfifo(tmp_path / "pipe.png")
+
+    with pytest.raises(DataError, match=r"pipe\.png: not a regular file"):
+        read_image_file(tmp_path / "pipe.png", (3, 3, 5))

@@ -2,7 +2,7 @@ import pytest
 
 from fakes import assert_same_data
 from cifar_engine.data import load_dataset
-from cifar_engine.errors import DataError, UserError
+from cifar_engine.errors import DataError, SettingError
 
 
 @pytest.mark.parametrize("fixture, seeded_train", [
@@ -20,12 +20,12 @@ def test_every_format_loads_through_the_one_entry_point(request, cache_dir, fixt
 
 
 def test_coarse_labels_only_for_cifar100(idx_folder, cache_dir):
-    with pytest.raises(UserError, match="--labels coarse: only CIFAR-100 has coarse labels"):
+    with pytest.raises(SettingError, match="^labels coarse: only CIFAR-100 has coarse labels"):
         load_dataset(idx_folder.path, labels="coarse", cache_dir=cache_dir)
 
 
 def test_an_unknown_label_option(cifar100_folder, cache_dir):
-    with pytest.raises(UserError, match="--labels 'medium': choose one of fine, coarse"):
+    with pytest.raises(SettingError, match="^labels 'medium': choose one of fine, coarse"):
         load_dataset(cifar100_folder.path, labels="medium", cache_dir=cache_dir)
 
 

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from fakes import tar_folder
@@ -88,3 +90,10 @@ def test_a_broken_archive_is_named(tmp_path, content):
 
     with pytest.raises(DataError, match=r"data\.tar\.gz: not a readable tar archive"):
         detect_source(tmp_path / "data.tar.gz")
+
+
+def test_a_pipe_is_neither_file_nor_folder(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+
+    with pytest.raises(DataError, match=f"{tmp_path / 'pipe'}: not a file or folder"):
+        detect_source(tmp_path / "pipe")

@@ -3,7 +3,7 @@ import pytest
 
 from cifar_engine.data import Dataset, make_split
 from cifar_engine.data.splits import feature_stats
-from cifar_engine.errors import UserError
+from cifar_engine.errors import SettingError
 
 
 @pytest.fixture
@@ -79,21 +79,31 @@ def test_a_constant_feature_gets_std_1():
     assert mean[0] == 7.0
 
 
-@pytest.mark.parametrize("split, n_val, option", [
-    ("batch2", 1000, "--split 'batch2': choose one of all, batch1"),
-    ("all", 0, "--n-val 0: must lie in 1..19"),
-    ("all", -1, "--n-val -1"),
-    ("all", 20, "--n-val 20"),
+@pytest.mark.parametrize("split, n_val, setting, message", [
+    ("batch2", 1000, "split", "split 'batch2': choose one of all, batch1"),
+    ("{x}", 1000, "split", "split '{x}': choose one of all, batch1"),
+    ("all", 0, "n_val", "n_val 0: must lie in 1..19 for split all"),
+    ("all", -1, "n_val", "n_val -1"),
+    ("all", 20, "n_val", "n_val 20"),
 ])
-def test_bad_split_options_are_user_errors_naming_the_option(dataset, split, n_val, option):
-    with pytest.raises(UserError) as error:
+def test_bad_split_settings_are_setting_errors_naming_them(dataset, split, n_val, setting,
+                                                           message):
+    with pytest.raises(SettingError) as error:
         make_split(dataset, split, n_val=n_val)
 
-    assert option in str(error.value)
+    assert error.value.setting == setting and str(error.value).startswith(message)
+
+
+def test_the_settings_a_message_names_can_be_spelled_as_flags(dataset):
+    with pytest.raises(SettingError) as error:
+        make_split(dataset, "all", n_val=0)
+
+    assert error.value.render(lambda name: "--" + name.replace("_", "-")) == (
+        "--n-val 0: must lie in 1..19 for --split all (the training set has 20 images)")
 
 
 def test_batch1_needs_two_non_empty_batches(dataset):
     tiny = Dataset(**{**vars(dataset), "train_batches": np.full(20, 2)})
 
-    with pytest.raises(UserError, match="--split batch1"):
+    with pytest.raises(SettingError, match="split batch1: the training set"):
         make_split(tiny, "batch1")

@@ -1,0 +1,225 @@
+"""`cifar-engine search`: a coarse-to-fine random search over training settings."""
+import time
+
+import click
+from click.core import ParameterSource
+
+from cifar_engine.cli.options import (data_options, given_settings, option_group,
+                                      preset_options, setting_option, split_options,
+                                      train_options)
+from cifar_engine.settings import MODEL
+
+search_options = option_group(
+    click.option("--param", "params", multiple=True, metavar="NAME=SPEC",
+                 help="A setting to search (repeat for more): NAME=LOW:HIGH (uniform), "
+                      "NAME=LOW:HIGH:log (log-uniform), or NAME=A,B,C (a choice; hidden "
+                      "widths as 50x50,100,none). Any model or training setting but the "
+                      "data, split, seed, stop rule and bookkeeping."),
+    click.option("--stage", "stages", multiple=True, metavar="N:BUDGET",
+                 help="A stage of N trials, each trained for BUDGET (e.g. 2cycles, 4epochs, "
+                      "500steps); repeat for more. Each stage after the first searches "
+                      "around the --top-k best of the one before.  [default: 16:2cycles "
+                      "8:3cycles, or 16:4epochs 8:8epochs with a constant schedule]"),
+    click.option("--top-k", type=int, default=2, show_default=True,
+                 help="Trials (by validation accuracy) the next stage narrows around."),
+    click.option("--prune", is_flag=True,
+                 help="Stop a trial whose validation accuracy after a cycle (an epoch, when "
+                      "the budget is in epochs or steps) is below the median of the earlier "
+                      "trials' at that point (the first 5 trials of a stage are never stopped)."),
+    click.option("--retrain-best", metavar="BUDGET", default=None,
+                 help="Train the best trial again for BUDGET (e.g. 3cycles) into OUT/best "
+                      "and report its train, validation and test accuracy."),
+    setting_option("seed", help="The search's seed: trial t of stage s draws its settings "
+                                "and training seed from (seed, s, t)."),
+    click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Trials at once, each in a process of its own with its share of the "
+                      "cores (1: one after another in this process)."),
+    click.option("--dask", metavar="tcp://HOST:PORT", default=None,
+                 help="Run the trials on the Dask cluster of this scheduler (one trial per "
+                      "worker thread); the workers read --data and write the search folder's "
+                      "journal, so both must be at the same paths there."),
+    click.option("--out", type=click.Path(file_okay=False), default=None,
+                 help="Search folder.  [default: runs/search-<timestamp>]"),
+    click.option("--resume", type=click.Path(file_okay=False), default=None,
+                 help="Continue the search in this folder: its finished trials are kept, "
+                      "the others run."),
+)
+
+# Options whose parameter is named otherwise than the setting its errors name.
+_SETTING_OF_OPTION = {"params": "param", "stages": "stage"}
+
+
+def _same_as_planned():
+    """{option: same(plan, value)} of the search options a resumed search must leave as
+    they were: whether a value given for it matches the plan."""
+    from cifar_engine.search.runner import SEARCHABLE
+    from cifar_engine.search.space import parse_budget, parse_space, parse_stage
+
+    return {
+        "params": lambda plan, texts: parse_space(texts, SEARCHABLE) == plan.space,
+        "stages": lambda plan, texts: tuple(map(parse_stage, texts)) == plan.stages,
+        "seed": lambda plan, seed: seed == plan.seed,
+        "top_k": lambda plan, k: k == plan.top_k,
+        "prune": lambda plan, prune: prune == (plan.pruner is not None),
+        "retrain_best": lambda plan, text: parse_budget(text, "retrain_best") == plan.retrain,
+    }
+
+
+@click.command()
+@preset_options
+@search_options
+@option_group(*(setting_option(name) for name in MODEL))
+@data_options
+@split_options
+@train_options
+@click.pass_context
+def search(ctx, preset, config_file, params, stages, top_k, prune, retrain_best, seed,
+           workers, dask, out, resume, cache_dir, **options):
+    """Search training settings at random, coarse to fine, over stages of trials.
+
+    Trial t of stage s trains with settings drawn from the stage's space and a seed, both
+    from (--seed, s, t); stage s > 0 searches around the --top-k best trials of stage
+    s - 1, by validation accuracy (test accuracy is reported, never used to choose). So
+    one search gives the same table in one process, with --workers, on --dask, or stopped
+    and resumed.
+
+    The search folder holds search.json (the plan), search.jsonl (the journal),
+    search.csv (a row per finished trial), search.png and, with --retrain-best, best/ (a
+    run folder). Options not searched are shared by every trial, as `train` takes them.
+    """
+    from cifar_engine.search.pruning import MedianPruner
+    from cifar_engine.search.runner import load_plan, plan_search, run_search
+
+    given = given_settings(ctx, options)
+    if dask and _given(ctx, "workers"):
+        raise click.UsageError("give --workers or --dask, not both")
+    if resume:
+        if preset or config_file or out:
+            raise click.UsageError("--resume continues a search as its search.json says: "
+                                   "give no --preset, --config or --out with it")
+        plan, folder = load_plan(resume), resume
+        _check_unchanged(ctx, plan, given)
+    else:
+        plan = plan_search(params, stages or None, preset=preset, config_file=config_file,
+                           settings=given, seed=seed, top_k=top_k,
+                           pruner=MedianPruner() if prune else None, retrain=retrain_best)
+        folder = out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
+    for note in plan.notes:
+        click.echo(f"note: {note}", err=True)
+    with _executor(workers, dask) as executor:
+        try:
+            result = run_search(plan, folder, executor, resume=bool(resume),
+                                report=_Printer(plan), cache_dir=cache_dir)
+        except KeyboardInterrupt:
+            click.echo(f"cifar-engine: continue with: cifar-engine search --resume {folder}",
+                       err=True)
+            raise
+    _print_end(result)
+
+
+def _given(ctx, name):
+    return ctx.get_parameter_source(name) in (ParameterSource.COMMANDLINE,
+                                              ParameterSource.ENVIRONMENT)
+
+
+def _check_unchanged(ctx, plan, given):
+    """SettingError for an option given beside --resume that differs from the plan."""
+    from cifar_engine.errors import SettingError
+    from cifar_engine.settings import SETTINGS
+
+    for name, value in given.items():
+        if name not in plan.base:
+            raise SettingError(name, "is searched or set per stage by the search resumed")
+        kept = SETTINGS[name].check(plan.base[name])
+        if SETTINGS[name].check(value) != kept:
+            raise SettingError(name, f"cannot change when resuming (the search has {kept!r})")
+    for name, same in _same_as_planned().items():
+        if _given(ctx, name) and not same(plan, ctx.params[name]):
+            raise SettingError(_SETTING_OF_OPTION.get(name, name),
+                               "cannot change when resuming (see the search's search.json)")
+
+
+def _executor(workers, dask):
+    from cifar_engine.search.workers import DaskCluster, InProcess, LocalProcesses
+
+    if dask:
+        executor = DaskCluster(dask)
+        if not executor.client.nthreads():
+            click.echo(f"waiting for a dask worker to join {dask}...", err=True)
+        return executor
+    return LocalProcesses(workers) if workers > 1 else InProcess()
+
+
+def _brief(space):
+    """The space as --param texts, range ends to 4 significant digits."""
+    from cifar_engine.search.space import format_value
+
+    return " ".join(f"{p.name}={p.low:.4g}:{p.high:.4g}:{p.scale}" if p.is_range else
+                    f"{p.name}={','.join(map(format_value, p.choices))}" for p in space)
+
+
+def _accuracy(value):
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _table(records, names):
+    """The records as text columns, best validation accuracy first."""
+    from cifar_engine.search.space import format_value
+
+    def key(r):
+        return (r["val_acc"] is None, -(r["val_acc"] or 0.0), r["stage"], r["trial"])
+
+    head = ["stage", "trial", *names, "train", "val", "test", "seconds", "status"]
+    rows = [[str(r["stage"]), str(r["trial"]),
+             *(format_value(r["settings"][n]) if n in r["settings"] else "-" for n in names),
+             *(_accuracy(r[a]) for a in ("train_acc", "val_acc", "test_acc")),
+             "-" if r["seconds"] is None else f"{r['seconds']:.1f}", r["status"]]
+            for r in sorted(records, key=key)]
+    widths = [max(len(row[k]) for row in [head, *rows]) for k in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                     for row in [head, *rows])
+
+
+class _Printer:
+    """The search's progress: a line per trial on stderr, a table per stage on stdout."""
+
+    def __init__(self, plan):
+        self.names = plan.space.names
+
+    def stage(self, stage, space, budget, n_trials, n_to_run):
+        done = n_trials - n_to_run
+        click.echo(f"stage {stage}: {n_trials} trials of {budget}"
+                   + (f" ({done} finished before)" if done else "") + f" over {_brief(space)}")
+
+    def trial(self, record):
+        reason = f" ({record['reason']})" if record["reason"] else ""
+        click.echo(f"  stage {record['stage']} trial {record['trial']}: {record['status']}, "
+                   f"val {_accuracy(record['val_acc'])}{reason}", err=True)
+
+    def stage_done(self, stage, records):
+        click.echo(_table(records, self.names))
+
+    def retraining(self, best, budget, folder):
+        click.echo(f"training stage {best['stage']} trial {best['trial']} again for {budget} "
+                   f"into {folder}")
+
+    def retrained(self, best, summary):
+        if summary.get("status") == "diverged":
+            click.echo(f"the retraining diverged: {summary['reason']}")
+            return
+        click.echo(f"retrained: test accuracy {summary['test_acc']:.2%} (val "
+                   f"{summary['val_acc']:.2%}, train {summary['train_acc']:.2%})")
+
+
+def _print_end(result):
+    from cifar_engine.search.space import format_value
+
+    best = result.best
+    if best is None:
+        click.echo("no trial ended ok")
+    else:
+        settings = " ".join(f"{k}={format_value(v)}" for k, v in best["settings"].items())
+        click.echo(f"best: stage {best['stage']} trial {best['trial']}: {settings} seed "
+                   f"{best['seed']}: val {_accuracy(best['val_acc'])} (train "
+                   f"{_accuracy(best['train_acc'])}, test {_accuracy(best['test_acc'])})")
+    click.echo(f"search folder: {result.folder}")

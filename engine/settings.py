@@ -1,0 +1,222 @@
+"""Every setting of a run in one table: its type, default, limits and help.
+
+The table is read by `NetworkSpec` and `TrainConfig` (defaults and checks), by the command
+line (each option's type, default and `--help`), and by the scikit-learn estimator. A
+setting is named here as Python callers spell it (`eta_min`); the command line alone turns
+names into flags (`--eta-min`).
+
+Kept free of Numba so that the command line builds its options without importing it.
+"""
+import math
+import numbers
+from dataclasses import dataclass
+
+from .data import LABEL_OPTIONS, SPLITS
+from .errors import SettingError
+from .initializers import INITS
+from .lr_range import DEFAULT_RULE, RAMPS, RULES
+from .schedules import SCHEDULES
+
+LOSSES = ("xent", "svm")
+DTYPES = ("float32", "float64")
+MAX_SEED = 2**63 - 1  # the seed is an int64 in the compiled random streams
+MAX_STEPS = 10**9      # steps (or epochs, cycles) beyond any run that could finish: 11 days at 1 ms
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. kind: bool, int, float, str, "widths" (tuple of positive ints), or
+    "choice" (one of `choices`). low/high: inclusive limits, unless low_open/high_open."""
+
+    name: str
+    kind: object
+    default: object
+    help: str
+    low: float = None
+    high: float = None
+    low_open: bool = False
+    high_open: bool = False
+    choices: tuple = ()
+
+    def check(self, value):
+        """`value` as this setting's type, or SettingError naming the setting."""
+        value = _COERCE[self.kind](self, value)
+        if self.kind in (int, float):
+            self._check_limits(value)
+        return value
+
+    def _check_limits(self, value):
+        if self.kind is float and math.isnan(value):
+            raise SettingError(self.name, "must be a number, got nan")
+        below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        above = self.high is not None and (value >= self.high if self.high_open
+                                           else value > self.high)
+        if below or above:
+            raise SettingError(self.name, f"must be {self.limits()}, got {value}")
+
+    def limits(self):
+        """The limits in words: '>= 0', 'in [0, 1)', '> 0'."""
+        if self.low is not None and self.high is not None:
+            return (f"in {'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}"
+                    f"{')' if self.high_open else ']'}")
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {_num(self.low)}"
+        return f"{'<' if self.high_open else '<='} {_num(self.high)}"
+
+
+def _num(x):
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+def _as_bool(setting, value):
+    if isinstance(value, bool):
+        return value
+    raise SettingError(setting.name, f"must be true or false, got {value!r}")
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _as_int(setting, value):
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not _is_int(value):
+        raise SettingError(setting.name, f"must be a whole number, got {value!r}")
+    return int(value)
+
+
+def _as_float(setting, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SettingError(setting.name, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _as_str(setting, value):
+    if not isinstance(value, str):
+        raise SettingError(setting.name, f"must be a string, got {value!r}")
+    return value
+
+
+def _as_choice(setting, value):
+    if value not in setting.choices:
+        raise SettingError(setting.name, f"must be one of {', '.join(setting.choices)}, "
+                                         f"got {value!r}")
+    return value
+
+
+def _as_widths(setting, value):
+    if isinstance(value, (list, tuple)) and all(_is_int(w) and w >= 1 for w in value):
+        return tuple(int(w) for w in value)
+    raise SettingError(setting.name, f"must be a list of positive whole numbers (widths of the "
+                                     f"hidden layers), got {value!r}")
+
+
+_COERCE = {bool: _as_bool, int: _as_int, float: _as_float, str: _as_str, "choice": _as_choice,
+           "widths": _as_widths}
+
+
+def _table(*settings):
+    return {s.name: s for s in settings}
+
+
+# The model: what NetworkSpec holds.
+MODEL = _table(
+    Setting("hidden", "widths", (50,), "Hidden-layer widths, e.g. 50,50; 'none' for the "
+            "single-layer classifier."),
+    Setting("batch_norm", bool, False, "Batch normalisation after each hidden layer's affine "
+            "map."),
+    Setting("dropout", float, 0.0, "Inverted-dropout rate p on hidden layers.", 0.0, 1.0,
+            high_open=True),
+    Setting("init", "choice", "he", "Weight initialisation: he sqrt(2/d), xavier sqrt(1/d), "
+            "gaussian sigma.", choices=tuple(sorted(INITS))),
+    Setting("sigma", float, 1e-4, "Standard deviation of the gaussian initialisation.", 0.0,
+            low_open=True),
+    Setting("loss", "choice", "xent", "Softmax cross-entropy or multi-class SVM hinge.",
+            choices=LOSSES),
+    Setting("lam", float, 0.0, "L2 coefficient: cost = loss + lam * sum of squared weights.",
+            0.0, math.inf, high_open=True),
+    Setting("dtype", "choice", "float32", "Floating-point type of parameters and activations.",
+            choices=DTYPES),
+)
+
+# Everything else a training run takes, in the order the command line lists it.
+DATA = _table(
+    Setting("data", str, "", "Data set: a CIFAR-10/100 python release (.tar.gz or folder), "
+            "an image folder with train/ and test/ (or a tar of one), or a Fashion-MNIST IDX "
+            "folder.  [default: $CIFAR_ENGINE_DATA, else the project data folder]"),
+    Setting("labels", "choice", "fine", "CIFAR-100 labels: 100 fine classes or 20 coarse "
+            "superclasses.", choices=tuple(LABEL_OPTIONS)),
+    Setting("split", "choice", "batch1", "batch1: train on batch 1, validate on batch 2; all: "
+            "train on all training images but the last n_val.", choices=tuple(SPLITS)),
+    Setting("n_val", int, 1000, "Validation images of split all.", 1, MAX_STEPS),
+)
+
+TRAIN = _table(
+    Setting("seed", int, 0, "Seed of initial weights, shuffles, dropout masks and "
+            "augmentation.", 0, MAX_SEED),
+    Setting("batch_size", int, 100, "Mini-batch size.", 1, 2**24),
+    Setting("momentum", float, 0.0, "SGD momentum mu (0: plain mini-batch SGD).", 0.0, 1.0,
+            high_open=True),
+    Setting("nesterov", bool, False, "Nesterov momentum."),
+    Setting("schedule", "choice", "constant", "Learning-rate schedule.  [default: triangular "
+            "when cyclical settings (eta_min, eta_max, n_s, cycles) are given, else constant]",
+            choices=SCHEDULES),
+    Setting("eta", float, 0.01, "Learning rate of the constant schedule.", 0.0, math.inf,
+            low_open=True, high_open=True),
+    Setting("eta_min", float, 1e-5, "Lowest eta of a cyclical schedule.", 0.0, math.inf,
+            low_open=True, high_open=True),
+    Setting("eta_max", float, 1e-1, "Highest eta of a cyclical schedule.", 0.0, math.inf,
+            low_open=True, high_open=True),
+    Setting("n_s", str, "500", "Half cycle: steps (500) or epochs (2ep)."),
+    Setting("gamma", float, 1.0, "Per-step amplitude decay of exp_range.", 0.0, 1.0,
+            low_open=True),
+    Setting("cycles", int, 0, "Stop after this many cycles.", 0, MAX_STEPS),
+    Setting("epochs", int, 0, "Stop after this many epochs.", 0, MAX_STEPS),
+    Setting("steps", int, 0, "Stop after this many update steps.", 0, MAX_STEPS),
+    Setting("noise", float, 0.0, "Augmentation: Gaussian noise sigma, in feature std units.",
+            0.0, math.inf, high_open=True),
+    Setting("noise_fraction", float, 1.0, "Fraction of each batch that gets noise.", 0.0, 1.0),
+    Setting("flip", bool, False, "Augmentation: random horizontal flips."),
+    Setting("translate", int, 0, "Augmentation: random translations by up to K pixels "
+            "(less than the image's height and width).", 0, 2**15),
+    Setting("eval_every", int, 0, "Evaluate every N steps.  [default: about 50 evaluations]",
+            0, MAX_STEPS),
+    Setting("checkpoint_every", int, 1000, "Write checkpoint.npz every N steps.", 1, MAX_STEPS),
+    Setting("threads", int, 0, "Numba threads.  [default: 1 for small nets, else all cores]",
+            0, 4096),
+)
+
+SETTINGS = {**DATA, **MODEL, **TRAIN}
+
+# An LR range test's own settings (`lr_range_test.RangeTest`).
+RANGE_TEST = _table(
+    Setting("lr_min", float, 1e-5, "Learning rate of the first step.", 0.0, math.inf,
+            low_open=True, high_open=True),
+    Setting("lr_max", float, 1.0, "Learning rate of the last step.", 0.0, math.inf,
+            low_open=True, high_open=True),
+    Setting("mode", "choice", "linear", "How eta rises: linearly (Smith's test) or "
+            "exponentially (the LR finders').", choices=tuple(RAMPS)),
+    Setting("stop_factor", float, 4.0, "Stop when the smoothed loss exceeds this many times "
+            "its least value.", 1.0, math.inf, low_open=True, high_open=True),
+    Setting("repeats", int, 1, "Tests with seeds seed, seed + 1, ...; the suggestion is read "
+            "off their median curve.", 1, 1000),
+    Setting("rule", "choice", DEFAULT_RULE, "The rule whose bounds are used (every rule's are "
+            "printed).", choices=tuple(RULES)),
+)
+
+# Settings that exclude each other: a later source (preset < config file < explicit
+# settings) that sets one of them replaces the earlier sources' choice of the group.
+EXCLUSIVE = (("cycles", "epochs", "steps"),)
+# Settings that only a cyclical schedule reads; given without a schedule, they choose one.
+CYCLICAL = ("eta_min", "eta_max", "n_s", "cycles", "gamma")
+CYCLICAL_DEFAULT = "triangular"
+
+
+def check_settings(values, table=SETTINGS):
+    """{name: value} with each value checked and typed by its setting; unknown names are
+    errors."""
+    unknown = sorted(set(values) - set(table))
+    if unknown:
+        raise SettingError(unknown[0], f"is not a setting (known: {', '.join(table)})")
+    return {name: table[name].check(value) for name, value in values.items()}
