@@ -1,12 +1,17 @@
 """Fixtures: tiny data sets in every format the engine reads, built in tmp_path, and a
 local HTTP server for the download tests."""
 import dataclasses
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cifar_engine.data import load_dataset
+# scikit-learn's estimator checks include one with array-API dispatch on NumPy inputs, which
+# SciPy allows only when this is set before it is first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+from cifar_engine.data import load_dataset  # noqa: E402
 from fakes import tar_folder, write_cifar10, write_cifar100, write_idx, write_image_tree
 from real_data import CIFAR10_JPEG, require
 

@@ -3,9 +3,9 @@ the plan's stages on an executor (`workers`) and keeps the search folder.
 
 Stage 0 draws its trials from the plan's space; stage s > 0 from that space narrowed around
 the best trials (by validation accuracy) of each stage before it, a function of the journal
-alone. Trial t of stage s trains with the settings `sample(space_s, seed, s, t)` and the seed
-`trial_seed(seed, s, t)`, so one search gives the same table in one process, in W, on a
-Dask cluster, or stopped and resumed. Test accuracy is reported, never used to choose.
+alone. Trial t of stage s trains with the settings `sample(space_s, seed, s, t, n_s)` (the
+stage's n_s trials form a Latin hypercube) and the seed `trial_seed(seed, s, t)`, so one
+search gives the same table in one process, in W, on a Dask cluster, or stopped and resumed. Test accuracy is reported, never used to choose.
 
 The search folder:
 
@@ -97,7 +97,7 @@ class SearchPlan:
     def trial(self, space, stage, trial):
         """(settings, config) of trial `trial` of `stage` drawn from `space`: the drawn
         settings {name: value}, and every setting of the trial's TrainConfig (a dict)."""
-        settings = sample(space, self.seed, stage, trial)
+        settings = sample(space, self.seed, stage, trial, n_trials=self.stages[stage][0])
         return settings, {**self.base, **settings, **self.stages[stage][1].settings(),
                           "seed": trial_seed(self.seed, stage, trial)}
 

@@ -253,17 +253,27 @@ def _check_ids(seed, stage, trial):
                 f"must be an integer >= 0, got {value}")
 
 
-def sample(space, seed, stage, trial):
+def sample(space, seed, stage, trial, n_trials=None):
     """The settings of trial `trial` of stage `stage`: {name: value} (Python int, float, ...).
 
-    A pure function of (seed, stage, trial), so that local, parallel, resumed and
-    distributed searches draw the same trials: `np.random.default_rng([seed, stage, trial])`
-    gives one uniform u in [0, 1) per parameter, the parameters taken in name order (so the
-    order they are given in does not matter), and u becomes a value by `Param.value_at`.
+    A pure function of its arguments, so that local, parallel, resumed and distributed
+    searches draw the same trials. Each parameter gets a u in [0, 1), the parameters taken
+    in name order (so the order they are given in does not matter), and u becomes a value by
+    `Param.value_at`. With n_trials (the stage's trial count) the stage is a Latin
+    hypercube: for each parameter, `np.random.default_rng([seed, stage])` deals the n_trials
+    strata [k/n, (k+1)/n) out to the trials in a random order, and
+    `default_rng([seed, stage, trial])` places each trial's u inside its stratum, so that 16
+    coarse trials of lam cover its range as a jittered grid of 16 would (independent draws
+    can leave gaps and clumps). Without n_trials, u comes from the trial's stream alone.
     """
     _check_ids(seed, stage, trial)
     params = sorted(space, key=lambda p: p.name)
     u = np.random.default_rng([seed, stage, trial]).random(len(params))
+    if n_trials is not None:
+        require(0 <= trial < n_trials, "trial", f"must be in [0, {n_trials}), got {trial}")
+        deal = np.random.default_rng([seed, stage])
+        strata = np.array([deal.permutation(n_trials)[trial] for _ in params])
+        u = (strata + u) / n_trials
     drawn = {p.name: p.value_at(float(x)) for p, x in zip(params, u)}
     return {name: drawn[name] for name in space.names}
 

@@ -265,3 +265,18 @@ def test_a_budget_gives_the_training_settings_and_reads_back():
     assert parse_budget(str(budget)) == budget
     with pytest.raises(SettingError, match="budget"):
         parse_budget("soon")
+
+
+def test_a_stage_is_a_latin_hypercube_of_its_trials():
+    space = parse_space(["lam=1e-5:1e-1:log", "dropout=0:0.5"], {**KNOWN, "dropout": float})
+    draws = [sample(space, 0, 0, t, n_trials=16) for t in range(16)]
+    for name, low, high, log in (("lam", 1e-5, 1e-1, True), ("dropout", 0.0, 0.5, False)):
+        u = np.array([d[name] for d in draws])
+        u = (np.log(u / low) / np.log(high / low)) if log else (u - low) / (high - low)
+        # one trial in each sixteenth of the range (rounding to 4 digits may cross an edge)
+        strata = np.floor(np.clip(u, 0, 1 - 1e-12) * 16).astype(int)
+        assert len(set(strata)) >= 15
+    assert draws == [sample(space, 0, 0, t, n_trials=16) for t in range(16)]
+    assert draws != [sample(space, 1, 0, t, n_trials=16) for t in range(16)]
+    with pytest.raises(SettingError, match="trial must be in"):
+        sample(space, 0, 0, 16, n_trials=16)
