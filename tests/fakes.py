@@ -221,3 +221,14 @@ def write_idx(folder, n_train=20, n_test=10, size=(6, 5), compress=True):
 # training images per class): 16 hidden units, batches of 10, one cycle of 2 epochs.
 FAST_TRAIN = ["--hidden", "16", "--batch-size", "10", "--schedule", "triangular", "--n-s", "2ep",
               "--eta-min", "1e-4", "--eta-max", "0.05", "--eval-every", "6"]
+
+
+def assert_one_line_error(result, message):
+    """A click CliRunner result that ended as a user mistake must: exit 2, nothing on stdout,
+    one `cifar-engine: error:` line on stderr holding `message`, no traceback."""
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("cifar-engine: error: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.output

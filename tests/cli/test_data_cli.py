@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from fakes import idx_bytes, rewrite_pickle, tar_folder
+from fakes import assert_one_line_error, idx_bytes, rewrite_pickle, tar_folder
 from cifar_engine.cli.main import cli
 from cifar_engine.data.idx import LABELS_MAGIC
 
@@ -220,12 +220,7 @@ def test_a_bad_input_is_one_line_exit_2_and_caches_nothing(request, tmp_path, ca
 
     result = run(*args)
 
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    assert result.stderr.startswith("cifar-engine: error: ")
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert message in result.stderr
-    assert "Traceback" not in result.output
+    assert_one_line_error(result, message)
     assert not cache.exists() or os.listdir(cache) == []
     assert not (tmp_path / "pwned").exists()
 

@@ -11,20 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from cifar_engine.cli.main import cli, main
-from fakes import write_idx, write_image_tree
+from fakes import assert_one_line_error, write_idx, write_image_tree
 
 
 def run(*args):
     return CliRunner().invoke(cli, [str(arg) for arg in args])
-
-
-def assert_one_line_error(result, message):
-    assert result.exit_code == 2, result.output
-    assert result.stdout == ""
-    assert result.stderr.startswith("cifar-engine: error: ")
-    assert result.stderr.count("\n") == 1, result.stderr
-    assert message in result.stderr
-    assert "Traceback" not in result.output
 
 
 @pytest.fixture(scope="module")

@@ -100,7 +100,8 @@ def test_a_search_prints_each_stage_best_first_then_the_winner(capsys, images, t
         vals = [float(r["val"]) for r in rows]
         assert vals == sorted(vals, reverse=True)
     assert list(first[0])[:5] == ["stage", "trial", "lam", "eta_max", "hidden"]
-    best = max(_table(tmp_path / "s"), key=lambda r: float(r["val_acc"]))
+    best = max(_table(tmp_path / "s"),  # ties: the later stage, then the earlier trial
+               key=lambda r: (float(r["val_acc"]), int(r["stage"]), -int(r["trial"])))
     assert f"best: stage {best['stage']} trial {best['trial']}: " in out
     assert "retrained: test accuracy " in out and (tmp_path / "s/best/model.npz").is_file()
     assert err.count("stage 0 trial") == 6 and "note: schedule = 'triangular'" in err
