@@ -45,7 +45,7 @@ import numpy as np
 
 from .errors import SettingError, UserError, require
 from .network import Network, NetworkSpec
-from .schedules import eta_schedule
+from .schedules import SCHEDULES, eta_schedule
 from .settings import MAX_SEED, MAX_STEPS, SETTINGS, Setting
 
 __all__ = ["MLPClassifier"]
@@ -68,7 +68,9 @@ _SETTINGS = {s.name: s for s in (
     Setting("alpha", float, 1e-4, "L2 strength, as scikit-learn's", 0.0, math.inf,
             high_open=True),
     _renamed("learning_rate_init", "eta"),
-    SETTINGS["schedule"],
+    # schedules that need the run's length (one-cycle) have no meaning for partial_fit
+    replace(SETTINGS["schedule"], choices=tuple(name for name, schedule in SCHEDULES.items()
+                                                if not schedule.needs_total)),
     SETTINGS["eta_min"],
     SETTINGS["eta_max"],
     SETTINGS["gamma"],
@@ -346,7 +348,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _schedule(self, p, steps_per_epoch):
         """etas(t, k): the learning rates of k steps from schedule step t."""
-        n_s = _half_cycle(p.n_s, steps_per_epoch) if p.schedule != "constant" else 1
+        n_s = _half_cycle(p.n_s, steps_per_epoch) if SCHEDULES[p.schedule].cyclical else 1
 
         def etas(t, k):
             return eta_schedule(np.arange(t, t + k), p.schedule, p.learning_rate_init,
@@ -378,7 +380,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                               f"{p.n_iter_no_change} consecutive epochs. Stopping.")
                     break
             else:
-                if not incremental and p.schedule == "constant":
+                if not incremental and not SCHEDULES[p.schedule].cyclical:
                     warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p.max_iter}) "
                                   f"reached and the optimization hasn't converged yet.",
                                   ConvergenceWarning)
@@ -539,7 +541,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         else:
             p.batch_size = SETTINGS["batch_size"].check(self.batch_size)
         p.n_s = self.n_s
-        if p.schedule != "constant":
+        if SCHEDULES[p.schedule].cyclical:
             _half_cycle(p.n_s, 1)  # its form now; its size once the steps per epoch are known
             require(p.eta_min <= p.eta_max, "eta_min",
                     f"must be <= {{eta_max}} ({p.eta_max:g}), got {p.eta_min:g}")

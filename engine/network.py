@@ -222,7 +222,8 @@ class Network:
         spec = self.spec
         return step.StepConfig(
             lam=float(spec.lam), momentum=self.momentum, nesterov=self.nesterov,
-            dropout=float(spec.dropout), loss=_LOSS_CODES[spec.loss], bn_alpha=float(spec.bn_alpha),
+            dropout=float(spec.dropout), loss=_LOSS_CODES[spec.loss],
+            label_smoothing=float(spec.label_smoothing), bn_alpha=float(spec.bn_alpha),
             bn_eps=float(spec.bn_eps), seed=self.seed)
 
     def set_standardisation(self, mean, std, class_names=None, image_shape=None):

@@ -1,36 +1,108 @@
-"""Learning-rate schedules: eta for every update step t = 0, 1, 2, ... as one NumPy array.
+"""Learning-rate schedules: a registry, name -> Schedule, read by the config, the command
+line, the trainer, the estimator and the figures.
 
-Cyclical schedules (Smith, "Cyclical Learning Rates for Training Neural Networks", 2017)
-move eta between eta_min and eta_max with half cycle n_s steps: eta rises linearly for n_s
-steps and falls for n_s, so a cycle is 2 n_s steps and t = 2 l n_s starts cycle l.
+Each schedule maps update steps t = 0, 1, 2, ... (float64 array) to eta. Cyclical
+schedules (Smith, "Cyclical Learning Rates for Training Neural Networks", 2017) move eta
+between eta_min and eta_max with half cycle n_s steps: eta rises linearly for n_s steps and
+falls for n_s, so a cycle is 2 n_s steps and t = 2 l n_s starts cycle l.
 
+    constant:     eta_t = eta
     triangular:   eta_t = eta_min + (eta_max - eta_min) tri(t)
     triangular2:  the amplitude halves every cycle: ... (eta_max - eta_min) tri(t) / 2^l
     exp_range:    the amplitude decays every step:  ... (eta_max - eta_min) tri(t) gamma^t
-    constant:     eta_t = eta
+    one-cycle:    (Smith 2018) a linear warm-up from eta_min to eta_max over the first
+                  w = max(1, round(warmup T)) of the run's T steps, then a decay from
+                  eta_max to 0 at step T over the rest: cosine, eta_max (1 + cos(pi f)) / 2,
+                  or linear, eta_max (1 - f), with f = (t - w) / (T - w)
 
 with tri(t) = 1 - |t / n_s - 2 l - 1| in [0, 1].
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 from .errors import SettingError
 
-SCHEDULES = ("constant", "triangular", "triangular2", "exp_range")
+ANNEALS = ("cos", "linear")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """etas(t, p): eta of steps t (float64 array) under the run's settings p (any object with
+    the attributes in `reads`). cyclical: it repeats with half cycle n_s, and a run may stop
+    after a number of `cycles`; needs_total: it depends on the run's length (p.total)."""
+
+    etas: object
+    reads: tuple
+    cyclical: bool = False
+    needs_total: bool = False
+
+
+def _tri(t, n_s):
+    cycle = np.floor(t / (2 * n_s))
+    return cycle, 1.0 - np.abs(t / n_s - 2 * cycle - 1.0)
+
+
+def _constant(t, p):
+    return np.full(t.shape, float(p.eta))
+
+
+def _triangular(t, p):
+    return p.eta_min + (p.eta_max - p.eta_min) * _tri(t, p.n_s)[1]
+
+
+def _triangular2(t, p):
+    cycle, tri = _tri(t, p.n_s)
+    return p.eta_min + (p.eta_max - p.eta_min) * tri / 2.0 ** cycle
+
+
+def _exp_range(t, p):
+    return p.eta_min + (p.eta_max - p.eta_min) * _tri(t, p.n_s)[1] * float(p.gamma) ** t
+
+
+def _one_cycle(t, p):
+    total = int(p.total)
+    warm = min(max(1, int(round(p.warmup * total))), max(total - 1, 1))
+    rise = p.eta_min + (p.eta_max - p.eta_min) * t / warm
+    f = np.clip((t - warm) / max(total - warm, 1), 0.0, 1.0)
+    fall = p.eta_max * ((1.0 + np.cos(np.pi * f)) / 2.0 if p.anneal == "cos" else 1.0 - f)
+    return np.where(t < warm, rise, fall)
+
+
+_CYCLE = ("eta_min", "eta_max", "n_s")
+SCHEDULES = {
+    "constant": Schedule(_constant, ("eta",)),
+    "triangular": Schedule(_triangular, _CYCLE, cyclical=True),
+    "triangular2": Schedule(_triangular2, _CYCLE, cyclical=True),
+    "exp_range": Schedule(_exp_range, (*_CYCLE, "gamma"), cyclical=True),
+    "one-cycle": Schedule(_one_cycle, ("eta_min", "eta_max", "warmup", "anneal"),
+                          needs_total=True),
+}
+
+
+@dataclass(frozen=True)
+class _Settings:
+    eta: float = 0.01
+    eta_min: float = 1e-5
+    eta_max: float = 1e-1
+    n_s: int = 500
+    gamma: float = 1.0
+    total: int = None
+    warmup: float = 0.2
+    anneal: str = "cos"
 
 
 def eta_schedule(steps, schedule="constant", eta=0.01, eta_min=1e-5, eta_max=1e-1, n_s=500,
-                 gamma=1.0):
-    """eta of each step in `steps` (int array of step numbers): float64 array, same shape."""
-    t = np.asarray(steps, dtype=np.float64)
-    if schedule == "constant":
-        return np.full(t.shape, float(eta))
+                 gamma=1.0, total=None, warmup=0.2, anneal="cos"):
+    """eta of each step in `steps` (int array of step numbers): float64 array, same shape.
+
+    total: the run's steps (one-cycle needs it); warmup: one-cycle's warm-up fraction;
+    anneal: its decay, "cos" or "linear".
+    """
     if schedule not in SCHEDULES:
-        raise SettingError("schedule", f"must be one of {list(SCHEDULES)}, got {schedule!r}")
-    cycle = np.floor(t / (2 * n_s))
-    tri = 1.0 - np.abs(t / n_s - 2 * cycle - 1.0)
-    amplitude = (eta_max - eta_min) * tri
-    if schedule == "triangular2":
-        amplitude /= 2.0 ** cycle
-    elif schedule == "exp_range":
-        amplitude *= float(gamma) ** t
-    return eta_min + amplitude
+        raise SettingError("schedule", f"must be one of {', '.join(SCHEDULES)}, got "
+                                       f"{schedule!r}")
+    if SCHEDULES[schedule].needs_total and not (total and total >= 1):
+        raise SettingError("schedule", f"{schedule} needs the run's length in steps")
+    settings = _Settings(eta, eta_min, eta_max, n_s, gamma, total, warmup, anneal)
+    return SCHEDULES[schedule].etas(np.asarray(steps, dtype=np.float64), settings)

@@ -15,7 +15,7 @@ from .data import LABEL_OPTIONS, SPLITS
 from .errors import SettingError
 from .initializers import INITS
 from .lr_range import DEFAULT_RULE, RAMPS, RULES
-from .schedules import SCHEDULES
+from .schedules import ANNEALS, SCHEDULES
 
 LOSSES = ("xent", "svm")
 DTYPES = ("float32", "float64")
@@ -136,6 +136,9 @@ MODEL = _table(
             choices=LOSSES),
     Setting("lam", float, 0.0, "L2 coefficient: cost = loss + lam * sum of squared weights.",
             0.0, math.inf, high_open=True),
+    Setting("label_smoothing", float, 0.0, "Cross-entropy against targets 1 - eps on the "
+            "label and eps / K on every class (Szegedy et al. 2016).", 0.0, 1.0,
+            high_open=True),
     Setting("dtype", "choice", "float32", "Floating-point type of parameters and activations.",
             choices=DTYPES),
 )
@@ -161,7 +164,7 @@ TRAIN = _table(
     Setting("nesterov", bool, False, "Nesterov momentum."),
     Setting("schedule", "choice", "constant", "Learning-rate schedule.  [default: triangular "
             "when cyclical settings (eta_min, eta_max, n_s, cycles) are given, else constant]",
-            choices=SCHEDULES),
+            choices=tuple(SCHEDULES)),
     Setting("eta", float, 0.01, "Learning rate of the constant schedule.", 0.0, math.inf,
             low_open=True, high_open=True),
     Setting("eta_min", float, 1e-5, "Lowest eta of a cyclical schedule.", 0.0, math.inf,
@@ -171,6 +174,10 @@ TRAIN = _table(
     Setting("n_s", str, "500", "Half cycle: steps (500) or epochs (2ep)."),
     Setting("gamma", float, 1.0, "Per-step amplitude decay of exp_range.", 0.0, 1.0,
             low_open=True),
+    Setting("warmup", float, 0.2, "Fraction of the run over which one-cycle warms up from "
+            "eta_min to eta_max.", 0.0, 1.0, low_open=True, high_open=True),
+    Setting("anneal", "choice", "cos", "How one-cycle decays from eta_max to 0 after its "
+            "warm-up.", choices=ANNEALS),
     Setting("cycles", int, 0, "Stop after this many cycles.", 0, MAX_STEPS),
     Setting("epochs", int, 0, "Stop after this many epochs.", 0, MAX_STEPS),
     Setting("steps", int, 0, "Stop after this many update steps.", 0, MAX_STEPS),

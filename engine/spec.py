@@ -4,7 +4,7 @@ Kept free of Numba so that the command line can build its options without import
 """
 from dataclasses import asdict, dataclass
 
-from .errors import UserError
+from .errors import UserError, require
 from .settings import DTYPES, LOSSES, MODEL
 
 __all__ = ["NetworkSpec", "LOSSES", "DTYPES", "check"]
@@ -30,6 +30,7 @@ class NetworkSpec:
     sigma: float = _D["sigma"]
     loss: str = _D["loss"]
     lam: float = _D["lam"]
+    label_smoothing: float = _D["label_smoothing"]
     dtype: str = _D["dtype"]
     bn_alpha: float = 0.9
     bn_eps: float = 1e-5
@@ -39,6 +40,9 @@ class NetworkSpec:
             object.__setattr__(self, "hidden", tuple(self.hidden))
         for name, setting in MODEL.items():
             object.__setattr__(self, name, setting.check(getattr(self, name)))
+        require(self.label_smoothing == 0 or self.loss == "xent", "label_smoothing",
+                f"must be 0 with {{loss}} {self.loss!r} (it smooths the targets of 'xent'), "
+                f"got {self.label_smoothing}")
         check(isinstance(self.input_size, int) and self.input_size >= 1,
               f"input size must be >= 1, got {self.input_size}")
         check(isinstance(self.n_classes, int) and self.n_classes >= 2,

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, fields
 import tomli_w
 
 from .errors import SettingError, UserError, require
+from .schedules import SCHEDULES
 from .settings import CYCLICAL, CYCLICAL_DEFAULT, DATA, EXCLUSIVE, MAX_STEPS, SETTINGS, TRAIN
 from .spec import NetworkSpec
 
@@ -22,7 +23,7 @@ class TrainConfig:
     Each setting's type, default and limits are in `settings.SETTINGS`. n_s, the half
     cycle, is a number of steps ("500") or of epochs ("2ep"). Stop after `cycles`
     (cyclical schedules: cycles x 2 n_s steps), `epochs` or `steps`, one of them; with none
-    given, one cycle for a cyclical schedule and 10 epochs for a constant one.
+    given, one cycle for a cyclical schedule and 10 epochs for any other.
     `eval_every` 0 means about 50 evaluations in the run.
     """
 
@@ -38,6 +39,7 @@ class TrainConfig:
     sigma: float = NetworkSpec.sigma
     loss: str = NetworkSpec.loss
     lam: float = NetworkSpec.lam
+    label_smoothing: float = NetworkSpec.label_smoothing
     dtype: str = NetworkSpec.dtype
     seed: int = _D["seed"]
     batch_size: int = _D["batch_size"]
@@ -49,6 +51,8 @@ class TrainConfig:
     eta_max: float = _D["eta_max"]
     n_s: str = _D["n_s"]
     gamma: float = _D["gamma"]
+    warmup: float = _D["warmup"]
+    anneal: str = _D["anneal"]
     cycles: int = _D["cycles"]
     epochs: int = _D["epochs"]
     steps: int = _D["steps"]
@@ -74,8 +78,12 @@ class TrainConfig:
             if len(given) > 1:
                 raise SettingError(given[-1], f"excludes {{{given[0]}}}: give at most one of "
                                    + ", ".join(f"{{{name}}}" for name in group))
-        require(self.cycles == 0 or self.schedule != "constant", "cycles",
-                "needs a cyclical {schedule}, got constant")
+        require(self.cycles == 0 or SCHEDULES[self.schedule].cyclical, "cycles",
+                f"needs a cyclical {{schedule}}, got {self.schedule}")
+        for name in ("warmup", "anneal"):  # one-cycle's own: refused rather than ignored
+            require(name in SCHEDULES[self.schedule].reads or getattr(self, name) == _D[name],
+                    name, f"applies to {{schedule}} one-cycle only (the schedule is "
+                          f"{self.schedule})")
         require(self.split == "all" or self.n_val == _D["n_val"], "n_val",
                 f"applies to {{split}} all only (the split is {self.split})")
         self.network_spec(1, 2)  # the model settings' own checks
@@ -85,7 +93,8 @@ class TrainConfig:
         """The NetworkSpec of this run for data of input_size features and n_classes."""
         return NetworkSpec(input_size=input_size, n_classes=n_classes, hidden=self.hidden,
                            batch_norm=self.batch_norm, dropout=self.dropout, init=self.init,
-                           sigma=self.sigma, loss=self.loss, lam=self.lam, dtype=self.dtype)
+                           sigma=self.sigma, loss=self.loss, lam=self.lam,
+                           label_smoothing=self.label_smoothing, dtype=self.dtype)
 
     def half_cycle(self, steps_per_epoch):
         """n_s in steps."""
@@ -105,7 +114,7 @@ class TrainConfig:
             return self.steps
         if self.epochs:
             return self.epochs * steps_per_epoch
-        if self.schedule == "constant":
+        if not SCHEDULES[self.schedule].cyclical:
             return 10 * steps_per_epoch
         return max(self.cycles, 1) * 2 * self.half_cycle(steps_per_epoch)
 

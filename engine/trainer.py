@@ -147,7 +147,7 @@ def make_plan(config, n_train):
 
     def eta_of(steps):
         return eta_schedule(steps, config.schedule, config.eta, config.eta_min, config.eta_max,
-                            n_s, config.gamma)
+                            n_s, config.gamma, total, config.warmup, config.anneal)
     return Plan(steps_per_epoch, total, n_s, eval_every, eta_of)
 
 

@@ -8,8 +8,9 @@ checks the compiled step against an independent implementation. Conventions (tho
 - with batch norm, every hidden layer is H_l = max(gamma_l * S_hat_l + beta_l, 0), with no
   bias, S_hat normalised by the batch mean and biased variance (training) or the running
   averages (inference), eps = spec.bn_eps, running = alpha * running + (1 - alpha) * batch;
-- losses are means over the batch: softmax cross-entropy, or the multi-class hinge with
-  margin 1; the cost adds lam * sum ||W_l||^2 (weight matrices only);
+- losses are means over the batch: softmax cross-entropy (against targets smoothed by
+  spec.label_smoothing = eps: eps / K on every class plus 1 - eps on the label), or the
+  multi-class hinge with margin 1; the cost adds lam * sum ||W_l||^2 (weight matrices only);
 - SGD: v = mu v - eta g, then theta += v, or theta += mu v - eta g with Nesterov.
 
 No dropout: its masks come from the engine's counter-based generator.
@@ -22,17 +23,25 @@ def softmax(S):
     return E / E.sum(axis=1, keepdims=True)
 
 
-def xent(S, y):
-    """Mean softmax cross-entropy of scores S (float[n, K]) and its gradient at S."""
-    n = len(y)
+def xent(S, y, eps=0.0):
+    """Mean softmax cross-entropy of scores S (float[n, K]) and its gradient at S.
+
+    eps: label smoothing, the target of row i being Q[i] = eps / K + (1 - eps) onehot(y_i);
+    the loss is -mean_i sum_k Q[i, k] log P[i, k] and the gradient (P - Q) / n.
+    """
+    n, K = S.shape
     P = softmax(S)
-    dS = P.copy()
-    dS[np.arange(n), y] -= 1
-    return -np.mean(np.log(P[np.arange(n), y])), dS / n
+    Q = np.full((n, K), eps / K)
+    Q[np.arange(n), y] += 1 - eps
+    shifted = S - S.max(axis=1, keepdims=True)
+    log_P = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -np.mean(np.sum(Q * log_P, axis=1)), (P - Q) / n
 
 
-def svm(S, y):
-    """Mean multi-class hinge loss (margin 1, Weston-Watkins) and its gradient at S."""
+def svm(S, y, eps=0.0):
+    """Mean multi-class hinge loss (margin 1, Weston-Watkins) and its gradient at S.
+
+    eps (label smoothing) is ignored: it has no meaning for the hinge."""
     n = len(y)
     margins = np.maximum(0, S - S[np.arange(n), y][:, None] + 1)
     margins[np.arange(n), y] = 0
@@ -58,6 +67,10 @@ class ReferenceMLP:
     def of(cls, net):
         """A reference with the network's current parameters, running stats and optimiser."""
         return cls(net.spec, net.parameters, net.running_stats, net.momentum, net.nesterov)
+
+    def _loss(self, scores, y):
+        """(mean data loss, its gradient at the scores) under the spec's loss."""
+        return LOSSES[self.spec.loss](scores, y, self.spec.label_smoothing)
 
     def _bn(self, l):
         return self.spec.batch_norm and l < self.spec.n_layers
@@ -95,7 +108,7 @@ class ReferenceMLP:
     def loss_and_gradients(self, X, y):
         """(mean data loss, gradients of the cost by tensor name), in training mode."""
         scores, tape = self.forward(X, train=True)
-        loss, G = LOSSES[self.spec.loss](scores, y)
+        loss, G = self._loss(scores, y)
         grads = {}
         for l in range(self.spec.n_layers, 0, -1):
             record, W = tape[l - 1], self.params[f"W{l}"]
@@ -134,7 +147,7 @@ class ReferenceMLP:
     def evaluate(self, X, y):
         """{'cost', 'loss', 'accuracy'} of (X, y) in inference mode."""
         scores, _ = self.forward(X, train=False)
-        loss, _ = LOSSES[self.spec.loss](scores, y)
+        loss, _ = self._loss(scores, y)
         penalty = self.spec.lam * sum(np.sum(W ** 2) for name, W in self.params.items()
                                       if name.startswith("W"))
         accuracy = np.mean(np.argmax(scores, axis=1) == y)

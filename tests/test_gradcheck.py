@@ -106,3 +106,34 @@ def test_centred_differences_agree_to_1e6_on_20_real_images(hidden, bn, loss, ci
     net = _net(hidden, bn, loss, features=100)
     for r in check_gradients(net, X, y):
         assert r.passed and r.max_rel_error < 1e-6, r
+
+
+def _smoothed_net(hidden, bn, label_smoothing, features=20, classes=10, samples=20, seed=1):
+    spec = NetworkSpec(input_size=features, n_classes=classes, hidden=hidden, batch_norm=bn,
+                       loss="xent", lam=0.005, label_smoothing=label_smoothing,
+                       dtype="float64")
+    return Network(spec, seed=seed, max_batch=samples)
+
+
+@pytest.mark.parametrize("hidden, bn", [((), False), ((50,), False), ((50, 50), True)],
+                         ids=["one-layer", "two-layer", "three-layer-bn"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_label_smoothed_xent_gradients_agree_to_1e6(hidden, bn, seed):
+    net = _smoothed_net(hidden, bn, 0.1, seed=seed)
+    X, y = synthetic_problem(20, 20, 10, seed=seed)
+    results = check_gradients(net, X, y)
+    for r in results:
+        assert r.passed, r
+        assert r.max_rel_error < 1e-6
+        assert r.checked > 0.9 * np.prod(r.shape)
+
+
+def test_unsmoothed_gradients_fail_the_check_of_a_smoothed_net():
+    """The check sees the smoothing: the gradients of the same net without it are wrong."""
+    X, y = synthetic_problem(20, 20, 10, seed=0)
+    plain = _smoothed_net((50,), False, 0.0)
+    plain.loss_and_gradients(X, y)
+    analytic = {k: g.copy() for k, g in plain.gradients.items()}
+    smoothed = _smoothed_net((50,), False, 0.1)
+    results = check_gradients(smoothed, X, y, analytic=analytic)
+    assert not any(r.passed for r in results)

@@ -287,3 +287,26 @@ def test_check_extra_names_a_missing_or_misshapen_array(tmp_path):
             k: v for k, v in extra.items() if k != name}
         with pytest.raises(UserError, match=f"c.npz: damaged checkpoint \\(extra/{name} is "):
             check_extra(tmp_path / "c.npz", broken, shapes)
+
+
+def test_label_smoothing_round_trips_and_a_spec_without_it_loads_as_0(tmp_path):
+    rng = np.random.default_rng(1)
+    spec = NetworkSpec(input_size=12, n_classes=3, hidden=(6,), lam=0.01, label_smoothing=0.2)
+    net = Network(spec, seed=3, max_batch=8)
+    net.set_standardisation(rng.uniform(50, 200, 12), rng.uniform(20, 60, 12))
+    net.train_step(rng.standard_normal((8, 12)), rng.integers(0, 3, 8), 0.1)
+    images, labels = rng.integers(0, 256, (20, 12), dtype=np.uint8), rng.integers(0, 3, 20)
+    path = tmp_path / "model.npz"
+    save_network(path, net)
+    assert json.loads(str(read_arrays(path)["spec"]))["label_smoothing"] == 0.2
+    loaded, _ = load_network(path)
+    assert loaded.spec == net.spec and loaded.spec.label_smoothing == 0.2
+    assert loaded.evaluate(images, labels) == net.evaluate(images, labels)  # smoothed loss
+    old_spec = json.loads(str(read_arrays(path)["spec"]))
+    del old_spec["label_smoothing"]  # a file written before label smoothing existed
+    rewrite(path, {"spec": np.array(json.dumps(old_spec))})
+    old, _ = load_network(path)
+    assert old.spec.label_smoothing == 0.0
+    assert old.spec == NetworkSpec(**{**net.spec.to_dict(), "label_smoothing": 0.0})
+    assert old.evaluate(images, labels)["loss"] != pytest.approx(
+        net.evaluate(images, labels)["loss"], rel=1e-3)

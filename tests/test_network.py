@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from numba.core.runtime import _nrt_python, rtsys
 
+from cifar_engine.errors import SettingError
 from cifar_engine.kernels.batch import Augment
 from cifar_engine.network import Network, NetworkSpec
 
@@ -20,6 +21,12 @@ from reference import ReferenceMLP, centred_difference, softmax
 D, K = 24, 5  # input features, classes
 N_ROWS = 13  # rows per batch
 RTOL = 1e-10
+SMOOTHED_NETS = [  # label smoothing: the cross-entropy against smoothed targets
+    pytest.param((dict(hidden=(15,), label_smoothing=0.1), dict(momentum=0.9)),
+                 id="two-layer-eps0.1-momentum"),
+    pytest.param((dict(hidden=(20, 15), batch_norm=True, label_smoothing=0.5),
+                  dict(momentum=0.8, nesterov=True)), id="bn-eps0.5-nesterov"),
+]
 NETS = [  # (spec options, network options)
     pytest.param((dict(hidden=(15,)), dict()), id="two-layer-xent-sgd"),
     pytest.param((dict(hidden=(15,)), dict(momentum=0.9)), id="two-layer-xent-momentum"),
@@ -28,6 +35,7 @@ NETS = [  # (spec options, network options)
     pytest.param((dict(hidden=(20, 15), batch_norm=True), dict(momentum=0.9)), id="bn-xent"),
     pytest.param((dict(hidden=(20, 15), batch_norm=True, loss="svm"),
                   dict(momentum=0.8, nesterov=True)), id="bn-svm"),
+    *SMOOTHED_NETS,
 ]
 
 
@@ -385,3 +393,77 @@ def test_run_steps_checks_its_arguments(change, message):
         net.run_steps(**{**args, **change})
     assert np.array_equal(net.parameters["W1"], before)
     assert net.run_steps(**args) == 3 and not np.array_equal(net.parameters["W1"], before)
+
+
+# -- label smoothing (SMOOTHED_NETS also run every reference test above) -------------------
+
+
+@pytest.fixture(params=SMOOTHED_NETS)
+def smoothed_net(request):
+    return make_net(*request.param)
+
+
+def test_label_smoothed_loss_and_gradients_match_the_reference(smoothed_net):
+    net = smoothed_net
+    X, y = batch(0)
+    expected_loss, expected = ReferenceMLP.of(net).loss_and_gradients(X, y)
+    # the smoothing is felt: without it the reference's loss is another number
+    plain = NetworkSpec.from_dict({**net.spec.to_dict(), "label_smoothing": 0.0})
+    plain_loss, _ = ReferenceMLP(plain, net.parameters, net.running_stats).loss_and_gradients(X, y)
+    assert plain_loss != pytest.approx(expected_loss, rel=1e-3)
+    assert net.loss_and_gradients(X, y) == pytest.approx(expected_loss, rel=RTOL)
+    assert_tensors_close(net.gradients, expected, "gradient of")
+
+
+def test_label_smoothed_evaluate_reports_the_smoothed_loss(smoothed_net, images):
+    net = smoothed_net
+    pixels, labels, mean, std = images
+    net.set_standardisation(mean, std)
+    expected = ReferenceMLP.of(net).evaluate((pixels - mean) / std, labels)
+    result = net.evaluate(pixels, labels)
+    for key, value in expected.items():
+        assert result[key] == pytest.approx(value, rel=RTOL), key
+
+
+def test_the_svm_loss_ignores_label_smoothing_in_the_step_config():
+    """NetworkSpec refuses smoothing with the hinge; a StepConfig carrying it anyway (as
+    no caller builds one) leaves the hinge's loss and gradient as they are."""
+    from cifar_engine.kernels import step
+
+    net = make_net(dict(hidden=(15,), loss="svm"), dict())
+    X, y = batch(0)
+    cfg = net._config()
+    results = []
+    for eps in (0.0, 0.3):
+        smoothed = cfg._replace(label_smoothing=eps)
+        scores = step.forward(net._buf, smoothed, X, True, 0)
+        loss = step.loss_gradient(net._buf, smoothed, scores, y)
+        results.append((loss, net._buf.grad_a[:N_ROWS * K].copy()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_label_smoothing_reaches_the_step_config():
+    net = make_net(dict(hidden=(15,), label_smoothing=0.25), dict())
+    assert net._config().label_smoothing == 0.25
+    assert make_net(dict(hidden=(15,)), dict())._config().label_smoothing == 0.0
+
+
+@pytest.mark.parametrize("options", [dict(loss="svm", label_smoothing=0.1),
+                                     dict(loss="svm", label_smoothing=0.5)])
+def test_label_smoothing_with_the_svm_loss_is_a_setting_error_naming_it(options):
+    with pytest.raises(SettingError, match=r"^label_smoothing must be 0 with loss 'svm'") as err:
+        NetworkSpec(input_size=D, n_classes=K, **options)
+    assert err.value.setting == "label_smoothing"
+    assert err.value.render(lambda name: f"--{name.replace('_', '-')}").startswith(
+        "--label-smoothing must be 0 with --loss 'svm'")
+
+
+@pytest.mark.parametrize("options, smoothing", [
+    (dict(loss="svm"), 0.0),
+    (dict(loss="svm", label_smoothing=0.0), 0.0),
+    (dict(label_smoothing=0.1), 0.1),
+    (dict(), 0.0),
+])
+def test_label_smoothing_is_accepted_with_xent_and_zero_with_svm(options, smoothing):
+    assert NetworkSpec(input_size=D, n_classes=K, **options).label_smoothing == smoothing

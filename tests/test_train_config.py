@@ -99,3 +99,13 @@ def test_a_config_survives_its_toml_file(tmp_path):
                          n_s="2ep", cycles=3, flip=True, translate=2, data="somewhere")
     (tmp_path / "config.toml").write_text(config.to_toml())
     assert TrainConfig.from_toml(tmp_path / "config.toml") == config
+
+
+def test_one_cycle_runs_ten_epochs_by_default_and_takes_no_cycles():
+    config = TrainConfig(schedule="one-cycle", eta_min=1e-3, eta_max=0.1, warmup=0.3,
+                         anneal="linear")
+    assert config.total_steps(90) == 900
+    with pytest.raises(SettingError, match="cycles needs a cyclical schedule, got one-cycle"):
+        TrainConfig(schedule="one-cycle", cycles=2)
+    with pytest.raises(SettingError, match="warmup applies to schedule one-cycle only"):
+        TrainConfig(schedule="triangular", warmup=0.3)

@@ -7,6 +7,7 @@ the caller sums in row order (a parallel reduction would change with the thread 
     y      : int[n]        labels in [0, K)
     G      : float[n, K]   gradient at S (output)
     losses : float[n]      loss of each row (output)
+    eps    : float         label smoothing of softmax_xent, in [0, 1) (default 0: none)
 """
 import numpy as np
 from numba import njit, prange
@@ -15,34 +16,49 @@ from .serial import prange_only, serial
 
 
 @njit(cache=True)
-def softmax_xent(G, losses, S, y):
-    """Softmax cross-entropy: G = (P - Y) / n; returns the mean loss.
+def softmax_xent(G, losses, S, y, eps=0.0):
+    """Softmax cross-entropy, with label smoothing eps in [0, 1); returns the mean loss.
 
-    The row maximum is subtracted before exp, and the loss is taken as log(sum exp) - s_y of
-    the shifted scores, so no probability is ever passed to log.
+    Row i's target is q_k = eps/K + (1 - eps)[k = y_i] (eps = 0: one-hot), its loss
+    -sum_k q_k log p_k with p = softmax(s_i), and G = (P - Q) / n. The row maximum is
+    subtracted before exp, and the loss is taken as log(sum exp) - sum_k q_k s_k of the
+    shifted scores, so no probability is ever passed to log. With eps > 0 every loss this
+    returns (the evaluation losses too) is the smoothed objective, not the plain
+    cross-entropy; eps = 0 runs the one-hot arithmetic, bit for bit as before smoothing.
     """
     if serial(S.size):
         for i in range(S.shape[0]):
-            _softmax_xent_row(G, losses, S, y, i)
+            _softmax_xent_row(G, losses, S, y, eps, i)
     else:
-        _softmax_xent_parallel(G, losses, S, y)
+        _softmax_xent_parallel(G, losses, S, y, eps)
     return _mean(losses)
 
 
 @njit(parallel=prange_only(), cache=True)
-def _softmax_xent_parallel(G, losses, S, y):
+def _softmax_xent_parallel(G, losses, S, y, eps):
     for i in prange(S.shape[0]):
-        _softmax_xent_row(G, losses, S, y, i)
+        _softmax_xent_row(G, losses, S, y, eps, i)
 
 
 @njit(cache=True, inline="always")
-def _softmax_xent_row(G, losses, S, y, i):
+def _softmax_xent_row(G, losses, S, y, eps, i):
     n, K = S.shape
+    c = y[i]
     s_max, z = _exp_shifted(G, S, i)
-    losses[i] = np.log(z) - (S[i, y[i]] - s_max)
+    if eps == 0:
+        losses[i] = np.log(z) - (S[i, c] - s_max)
+        for k in range(K):
+            G[i, k] = G[i, k] / z / n
+        G[i, c] -= 1.0 / n
+        return
+    # sum_k q_k (s_k - s_max) = (eps/K) sum_k (s_k - s_max) + (1 - eps)(s_c - s_max)
+    u = eps / K
+    shifted = 0.0
     for k in range(K):
-        G[i, k] = G[i, k] / z / n
-    G[i, y[i]] -= 1.0 / n
+        shifted += S[i, k] - s_max
+        G[i, k] = (G[i, k] / z - u) / n
+    G[i, c] -= (1.0 - eps) / n
+    losses[i] = np.log(z) - u * shifted - (1.0 - eps) * (S[i, c] - s_max)
 
 
 @njit(cache=True)

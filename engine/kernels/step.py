@@ -62,10 +62,12 @@ fill params[:n_weights] (the entries that L2 decays).
 
 StepConfig = namedtuple(
     "StepConfig",
-    ["lam", "momentum", "nesterov", "dropout", "loss", "bn_alpha", "bn_eps", "seed"],
+    ["lam", "momentum", "nesterov", "dropout", "loss", "label_smoothing", "bn_alpha", "bn_eps",
+     "seed"],
 )
 StepConfig.__doc__ = """Scalars of a training step: L2 lam, SGD momentum mu and Nesterov flag,
-dropout rate p, loss (XENT or SVM), batch-norm running-average alpha and eps, and the seed."""
+dropout rate p, loss (XENT or SVM), label_smoothing (float, XENT only; SVM ignores it),
+batch-norm running-average alpha and eps, and the seed."""
 
 BatchSource = namedtuple("BatchSource", ["images", "labels", "mean", "inv_std", "image_shape"])
 BatchSource.__doc__ = """A uint8 dataset and its standardisation: images uint8[N, D],
@@ -124,13 +126,17 @@ def forward(buf, cfg, X, train, step):
 
 @njit(cache=True)
 def loss_gradient(buf, cfg, scores, y):
-    """Mean data loss of scores (float[n, K]) against y; its gradient goes to grad_a."""
+    """Mean data loss of scores (float[n, K]) against y; its gradient goes to grad_a.
+
+    XENT smooths its targets by cfg.label_smoothing (so the loss is the smoothed one);
+    SVM ignores it.
+    """
     n, K = scores.shape
     G = _matrix(buf.grad_a, 0, n, K)
     losses = buf.losses[:n]
     if cfg.loss == SVM:
         return svm_hinge(G, losses, scores, y)
-    return softmax_xent(G, losses, scores, y)
+    return softmax_xent(G, losses, scores, y, cfg.label_smoothing)
 
 
 @njit(cache=True)

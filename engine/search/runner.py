@@ -28,6 +28,7 @@ from ..atomic import atomic_write
 from ..errors import SettingError, UserError, require
 from ..lock import FileLock
 from ..plots import search_figure
+from ..schedules import SCHEDULES
 from ..settings import MAX_SEED, SETTINGS
 from ..train_config import TrainConfig, resolve_config
 from ..trainer import Diverged
@@ -160,7 +161,7 @@ def plan_search(params, stages=None, *, preset=None, config_file=None, settings=
     probe = {p.name: p.value_at(0.5) for p in space}
     config, notes = _resolve_base(preset, config_file, settings, probe, stages, retrain)
     if stages is None:
-        stages = tuple(parse_stage(s) for s in DEFAULT_STAGES[config.schedule != "constant"])
+        stages = tuple(parse_stage(s) for s in DEFAULT_STAGES[SCHEDULES[config.schedule].cyclical])
         notes.append("stages " + " ".join(f"{n}:{b}" for n, b in stages) + " (the default)")
     base = {name: value for name, value in config.to_dict().items()
             if name not in {*space.names, *STOP_RULE, "seed"}}

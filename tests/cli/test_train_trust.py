@@ -1,5 +1,6 @@
 """`cifar-engine train` as a hostile tester runs it: one owner per run folder, options that
 do what --help says, and one line with exit 2 for every mistake."""
+import csv
 import json
 import os
 import signal
@@ -149,3 +150,18 @@ def test_the_first_run_says_it_compiles_and_times_training_apart(capsys, images,
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["compile_seconds"] >= 0 and summary["seconds"] >= 0
     assert np.isfinite(summary["test_acc"])
+
+
+def test_a_one_cycle_run_warms_up_then_anneals(capsys, images, tmp_path):
+    code, out, err = _run(capsys, "--data", str(images), "--out", str(tmp_path / "r"),
+                          "--hidden", "8", "--batch-size", "10", "--schedule", "one-cycle",
+                          "--eta-min", "1e-3", "--eta-max", "0.05", "--warmup", "0.25",
+                          "--epochs", "4", "--eval-every", "2")
+    assert code == 0, err
+    with open(tmp_path / "r" / "metrics.csv") as file:
+        etas = [float(row["eta"]) for row in csv.DictReader(file)]
+    peak = etas.index(max(etas))
+    assert 0 < peak < len(etas) - 1 and etas[-1] < etas[peak] / 10
+    code, _, err = _run(capsys, "--data", str(images), "--out", str(tmp_path / "c"),
+                        "--schedule", "one-cycle", "--cycles", "2")
+    _one_line_error(code, err, "--cycles needs a cyclical --schedule, got one-cycle")
