@@ -8,16 +8,27 @@ run_folder = click.argument("run", type=click.Path(file_okay=False))
 MAX_BATCH = 1000  # rows a compiled evaluation or prediction call takes at once
 
 
-def _load(run, max_batch=1):
+def _load(run, max_batch=1, which="final"):
     from cifar_engine.errors import UserError
     from cifar_engine.model_file import load_network
     from cifar_engine.runs import RunFolder
 
     folder = RunFolder(run)
-    if not folder.model.exists():
-        raise UserError(f"{folder.model}: no such file (is {run} a finished run?)")
-    net, _ = load_network(folder.model, max_batch=max_batch)
+    path = folder.model_file(which)
+    if not path.exists():
+        raise UserError(f"{path}: no such file (is {run} a finished run?)")
+    net, _ = load_network(path, max_batch=max_batch)
     return folder, net
+
+
+model_choice = click.option(
+    "--model", "which", type=click.Choice(["final", "best"]), default="final",
+    show_default=True, help="The run's final model (model.npz) or the one of its best "
+                            "validation accuracy (best.npz).")
+tta_choice = click.option(
+    "--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
+    help="Test-time augmentation: flip averages the probabilities of each image and its "
+         "mirror image.")
 
 
 def _shape_text(shape):
@@ -40,13 +51,15 @@ def _check_data(dataset, net, where):
 
 @click.command()
 @run_folder
+@model_choice
+@tta_choice
 @data_options
-def evaluate(run, src, labels, cache_dir):
+def evaluate(run, which, tta, src, labels, cache_dir):
     """Accuracies and test confusion matrix of a run's model."""
     from cifar_engine.data import load_dataset, make_split
     from cifar_engine.train_config import TrainConfig
 
-    folder, net = _load(run)
+    folder, net = _load(run, which=which)
     config = TrainConfig.from_toml(folder.config)
     dataset = load_dataset(src or config.data or None, labels=labels, cache_dir=cache_dir)
     _check_data(dataset, net, f"--data {src}" if src else dataset.source)
@@ -54,11 +67,12 @@ def evaluate(run, src, labels, cache_dir):
     net.set_max_batch(min(MAX_BATCH, max(len(split.train), len(split.val), len(split.test))))
     for name in ("train", "val", "test"):
         part = getattr(split, name)
-        result = net.evaluate(part.images, part.labels, part.index)
+        result = (net.evaluate(part.images, part.labels, part.index) if tta == "none" else
+                  net.evaluate_tta(part.images, part.labels, part.index, tta))
         click.echo(f"{name:<5} accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}  "
                    f"({len(part)} images)")
     test = split.test
-    predicted = net.predict(test.images, test.index)
+    predicted = net.predict(test.images, test.index, tta)
     K = len(net.class_names)
     confusion = np.bincount(test.labels[test.index] * K + predicted, minlength=K * K)
     click.echo("\nconfusion matrix (rows: true class, columns: predicted)")
@@ -70,24 +84,27 @@ def evaluate(run, src, labels, cache_dir):
 
 @click.command()
 @run_folder
+@model_choice
+@tta_choice
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-def predict(run, images):
+def predict(run, which, tta, images):
     """Class and probability of each image file (PNG or JPEG)."""
     from cifar_engine.data.image_folder import read_image_file
     from cifar_engine.errors import UserError
 
-    folder, net = _load(run, max_batch=min(MAX_BATCH, len(images)))
+    folder, net = _load(run, max_batch=min(MAX_BATCH, len(images)), which=which)
+    path = folder.model_file(which)
     if net.image_shape is None:
-        raise UserError(f"{folder.model}: the model has no image shape (C, H, W), so it cannot "
-                        "read image files")
-    rows = np.stack([read_image_file(path, net.image_shape) for path in images])
-    probabilities = net.predict_proba(rows)
-    for path, p in zip(images, probabilities):
+        raise UserError(f"{path}: the model has no image shape (C, H, W), so it cannot read "
+                        "image files")
+    rows = np.stack([read_image_file(image, net.image_shape) for image in images])
+    probabilities = net.predict_proba(rows, tta=tta)
+    for image, p in zip(images, probabilities):
         if not np.isfinite(p).all():  # finite weights so large that the scores overflow
-            raise UserError(f"{folder.model}: the model's scores for {path} are not finite "
-                            f"(its weights overflow {net.spec.dtype})")
+            raise UserError(f"{path}: the model's scores for {image} are not finite (its "
+                            f"weights overflow {net.spec.dtype})")
         k = int(np.argmax(p))
-        click.echo(f"{path}: {net.class_names[k]} ({p[k]:.1%})")
+        click.echo(f"{image}: {net.class_names[k]} ({p[k]:.1%})")
 
 
 @click.command()

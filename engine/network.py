@@ -27,6 +27,7 @@ _ALIGN = 16  # slab offsets start on 64-byte lines for float32
 # one thread: waking the other threads for each of a step's ~20 small loops costs more than
 # they save, and meanwhile OpenBLAS has the other cores for the products.
 PARALLEL_MIN_WORK = 400_000
+TTA = ("none", "flip")  # test-time augmentations of predict_proba
 
 
 class _Slab:
@@ -412,8 +413,21 @@ class Network:
         loss = total / index.size
         return {"cost": loss + self.penalty(), "loss": loss, "accuracy": correct / index.size}
 
-    def predict_proba(self, images, index=None):
-        """Class probabilities float[len(index), K] (softmax of the scores) of uint8 images."""
+    def predict_proba(self, images, index=None, tta="none"):
+        """Class probabilities float[len(index), K] (softmax of the scores) of uint8 images.
+
+        tta="flip" (test-time augmentation): the mean of the probabilities of each image
+        and of its mirror image (left-right), which needs the network's image_shape.
+        """
+        if tta not in TTA:
+            raise SettingError("tta", f"must be one of {', '.join(TTA)}, got {tta!r}")
+        probabilities = self._probabilities(images, index)
+        if tta == "flip":
+            probabilities += self._probabilities(self.mirrored(images, index))
+            probabilities /= 2
+        return probabilities
+
+    def _probabilities(self, images, index=None):
         source = self.batch_source(images)
         index = _checked_index(index, source.images.shape[0])
         scores = np.empty((index.size, self.spec.n_classes), dtype=self.dtype)
@@ -421,9 +435,28 @@ class Network:
         softmax(scores, scores)
         return scores
 
-    def predict(self, images, index=None):
-        """Predicted labels int64[len(index)] of uint8 images."""
-        return np.argmax(self.predict_proba(images, index), axis=1)
+    def mirrored(self, images, index=None):
+        """The images images[index] (uint8[N, D]) mirrored left-right: uint8[len(index), D]."""
+        if self.image_shape is None:
+            raise ValueError("mirroring images needs the network's image_shape (C, H, W)")
+        images = np.asarray(images)
+        rows = images[_checked_index(index, images.shape[0])]
+        return np.ascontiguousarray(
+            rows.reshape(-1, *self.image_shape)[..., ::-1]).reshape(len(rows), -1)
+
+    def predict(self, images, index=None, tta="none"):
+        """Predicted labels int64[len(index)] of uint8 images (tta: see predict_proba)."""
+        return np.argmax(self.predict_proba(images, index, tta), axis=1)
+
+    def evaluate_tta(self, images, labels, index=None, tta="flip"):
+        """{'loss', 'accuracy'} of the test-time-augmented probabilities (predict_proba):
+        the mean of -log p[label], and the share of images whose largest p is the label."""
+        index = _checked_index(index, np.asarray(images).shape[0])
+        labels = np.asarray(labels)[index]
+        p = self.predict_proba(images, index, tta).astype(np.float64)
+        picked = np.maximum(p[np.arange(index.size), labels], np.finfo(np.float64).tiny)
+        return {"loss": float(-np.mean(np.log(picked))),
+                "accuracy": float(np.mean(np.argmax(p, axis=1) == labels))}
 
 
 def _expect_shape(name, a, shape, dtype=None):

@@ -26,7 +26,9 @@ from .trainer import METRIC_COLUMNS
 
 LOCK_NAME = ".lock"
 # A folder holding any of these holds a run; figures alone do not (a dry run writes one).
-RUN_FILES = ("config.toml", "metrics.csv", "summary.json", "model.npz", "checkpoint.npz")
+RUN_FILES = ("config.toml", "metrics.csv", "summary.json", "model.npz", "best.npz",
+             "checkpoint.npz")
+MODELS = ("final", "best")  # model.npz: the network at the end; best.npz: at its best validation
 FIGURES = ("curves.png", "templates.png", "schedule.png")
 
 
@@ -42,6 +44,7 @@ class RunFolder:
     metrics = property(lambda self: self.path / "metrics.csv")
     summary = property(lambda self: self.path / "summary.json")
     model = property(lambda self: self.path / "model.npz")
+    best = property(lambda self: self.path / "best.npz")
     checkpoint = property(lambda self: self.path / "checkpoint.npz")
     curves = property(lambda self: self.path / "curves.png")
     templates = property(lambda self: self.path / "templates.png")
@@ -181,6 +184,12 @@ class RunFolder:
             raise SettingError("resume", f"{literal(self.path)}: {missing}")
         if not path.is_file():
             raise SettingError("resume", f"{literal(path)}: not a file")
+
+    def model_file(self, which="final"):
+        """The file of the run's final model or of its best by validation (MODELS)."""
+        if which not in MODELS:
+            raise SettingError("model", f"must be one of {', '.join(MODELS)}, got {which!r}")
+        return self.model if which == "final" else self.best
 
     def write_text(self, path, text):
         with atomic_write(path, "w") as file:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .data import load_dataset, make_split
-from .model_file import save_network
+from .model_file import load_network, save_network
 from .network import check_memory
 from .plots import curves_figure, templates_figure
 from .runs import RunFolder, environment
@@ -111,13 +111,17 @@ def fit(config, dataset=None, split=None, observers=(), cache_dir=None):
 
 
 class FolderObserver(Observer):
-    """Keeps a run folder up to date: metrics.csv at each evaluation, checkpoints."""
+    """Keeps a run folder up to date: metrics.csv at each evaluation, best.npz whenever the
+    validation accuracy beats every earlier evaluation's (test accuracy never chooses),
+    checkpoints."""
 
     def __init__(self, folder):
         self.folder = folder
 
     def evaluation(self, trainer, row):
         self.folder.write_metrics(trainer.history)
+        if row.val_acc > max((r.val_acc for r in trainer.history[:-1]), default=-1.0):
+            save_network(self.folder.best, trainer.net)
 
     def checkpoint(self, trainer):
         self.folder.save_checkpoint(trainer)
@@ -126,7 +130,8 @@ class FolderObserver(Observer):
 def finish(result, folder, prepared, notes=()):
     """Write model.npz, summary.json and the figures of a finished run; returns the summary."""
     net = result.net
-    summary = {**result.summary(), "data": prepared.dataset.source, "notes": list(notes),
+    summary = {**result.summary(), "best": _best_summary(folder, result, prepared),
+               "data": prepared.dataset.source, "notes": list(notes),
                "environment": environment()}
     save_network(folder.model, net)
     folder.write_summary(summary)
@@ -135,6 +140,17 @@ def finish(result, folder, prepared, notes=()):
     templates_figure(net.parameters["W1"], net.image_shape,
                      net.class_names if single_layer else None, folder.templates)
     return summary
+
+
+def _best_summary(folder, result, prepared):
+    """The evaluation of best.npz (the best validation accuracy): its step and accuracies."""
+    if not folder.best.exists() or not result.history:
+        return None
+    row = max(result.history, key=lambda r: r.val_acc)  # the first of equal bests, as saved
+    net, _ = load_network(folder.best, max_batch=EVAL_CHUNK)
+    test = prepared.split.test
+    return {"step": int(row.step), "val_acc": row.val_acc,
+            "test_acc": net.evaluate(test.images, test.labels, test.index)["accuracy"]}
 
 
 def train(config, out=None, cache_dir=None, observers=(), overwrite=False):

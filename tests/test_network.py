@@ -467,3 +467,27 @@ def test_label_smoothing_with_the_svm_loss_is_a_setting_error_naming_it(options)
 ])
 def test_label_smoothing_is_accepted_with_xent_and_zero_with_svm(options, smoothing):
     assert NetworkSpec(input_size=D, n_classes=K, **options).label_smoothing == smoothing
+
+
+def test_test_time_flips_average_each_image_with_its_mirror():
+    shape = (3, 4, 5)
+    spec = NetworkSpec(input_size=60, n_classes=K, hidden=(7,))
+    net = Network(spec, seed=1, max_batch=8)
+    rng = np.random.default_rng(4)
+    pixels = rng.integers(0, 256, (11, 60), dtype=np.uint8)
+    labels = rng.integers(0, K, 11)
+    net.set_standardisation(pixels.mean(axis=0), pixels.std(axis=0) + 1, image_shape=shape)
+    mirror = pixels.reshape(11, *shape)[:, :, :, ::-1].reshape(11, 60)  # NumPy's own flip
+    expected = (net.predict_proba(mirror) + net.predict_proba(pixels)) / 2
+    index = np.array([3, 0, 7])
+    np.testing.assert_allclose(net.predict_proba(pixels, index, tta="flip"), expected[index],
+                               rtol=1e-6)
+    assert np.array_equal(net.mirrored(net.mirrored(pixels)), pixels)
+    result = net.evaluate_tta(pixels, labels)
+    assert result["accuracy"] == np.mean(np.argmax(expected, axis=1) == labels)
+    assert result["loss"] == pytest.approx(-np.mean(np.log(expected[np.arange(11), labels])),
+                                           rel=1e-5)
+    plain = net.evaluate_tta(pixels, labels, tta="none")
+    assert plain["accuracy"] == net.evaluate(pixels, labels)["accuracy"]
+    with pytest.raises(ValueError, match="tta must be one of"):
+        net.predict_proba(pixels, tta="rotate")

@@ -165,3 +165,39 @@ def test_a_one_cycle_run_warms_up_then_anneals(capsys, images, tmp_path):
     code, _, err = _run(capsys, "--data", str(images), "--out", str(tmp_path / "c"),
                         "--schedule", "one-cycle", "--cycles", "2")
     _one_line_error(code, err, "--cycles needs a cyclical --schedule, got one-cycle")
+
+
+def test_the_run_keeps_its_best_validation_model_beside_the_final_one(capsys, images,
+                                                                       tmp_path):
+    from cifar_engine.data import load_dataset, make_split
+    from cifar_engine.model_file import load_network
+
+    run = tmp_path / "r"
+    code, _, err = _run(capsys, "--data", str(images), "--out", str(run), *FAST, "--cycles", "2",
+                        "--eval-every", "3")
+    assert code == 0, err
+    with open(run / "metrics.csv") as file:
+        rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(file)]
+    best_row = max(rows, key=lambda r: r["val_acc"])  # the first of equal bests
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["best"]["step"] == best_row["step"]
+    assert summary["best"]["val_acc"] == best_row["val_acc"]
+    split = make_split(load_dataset(images), "batch1")
+    best, _ = load_network(run / "best.npz", max_batch=100)
+    assert best.evaluate(split.val.images, split.val.labels,
+                         split.val.index)["accuracy"] == best_row["val_acc"]
+    assert best.evaluate(split.test.images, split.test.labels,
+                         split.test.index)["accuracy"] == summary["best"]["test_acc"]
+    assert main(["evaluate", str(run), "--model", "best"]) == 0
+    assert f"val   accuracy {best_row['val_acc']:.4f}" in capsys.readouterr().out
+
+
+def test_evaluate_and_predict_take_test_time_flips(capsys, images, tmp_path):
+    run = tmp_path / "r"
+    assert _run(capsys, "--data", str(images), "--out", str(run), *FAST, "--cycles", "1")[0] == 0
+    assert main(["evaluate", str(run), "--tta", "flip"]) == 0
+    out = capsys.readouterr().out
+    assert "test  accuracy" in out and "confusion matrix" in out
+    image = str(images / "test" / "bee" / "0000.png")
+    assert main(["predict", str(run), "--tta", "flip", "--model", "best", image]) == 0
+    assert capsys.readouterr().out.startswith(image + ": ")
