@@ -33,6 +33,25 @@ def lr_ramp(lr_min, lr_max, n_steps, mode="exp"):
     return RAMPS[mode](float(lr_min), float(lr_max), int(n_steps)).astype(np.float64)
 
 
+class Smoother:
+    """A bias-corrected exponential moving average fed a chunk at a time: `add(values)`
+    gives the smoothed value after each of them (float64), as `smooth` over everything
+    added so far would."""
+
+    def __init__(self, beta=BETA):
+        require(0 <= beta < 1, "beta", f"must be in [0, 1), got {beta}")
+        self.beta, self.avg, self.weight = beta, 0.0, 1.0
+
+    def add(self, values):
+        x = np.asarray(values, dtype=np.float64)
+        out = np.empty_like(x)
+        for t, value in enumerate(x.tolist()):
+            self.avg = self.beta * self.avg + (1.0 - self.beta) * value
+            self.weight *= self.beta
+            out[t] = self.avg / (1.0 - self.weight)
+        return out
+
+
 def smooth(values, beta=BETA):
     """Bias-corrected exponential moving average: float64, same length as values.
 
@@ -40,15 +59,7 @@ def smooth(values, beta=BETA):
     the mean of x_0..x_t weighted by beta^(t-k). A non-finite value makes every later one
     non-finite.
     """
-    require(0 <= beta < 1, "beta", f"must be in [0, 1), got {beta}")
-    x = np.asarray(values, dtype=np.float64)
-    out = np.empty_like(x)
-    avg, weight = 0.0, 1.0
-    for t, value in enumerate(x.tolist()):
-        avg = beta * avg + (1.0 - beta) * value
-        weight *= beta
-        out[t] = avg / (1.0 - weight)
-    return out
+    return Smoother(beta).add(values)
 
 
 def smooth_centered(values, beta=BETA):
@@ -60,15 +71,16 @@ def smooth_centered(values, beta=BETA):
     return smooth(smooth(values, beta)[::-1], beta)[::-1].copy()
 
 
-def stop_index(smoothed, stop_factor=STOP_FACTOR):
+def stop_index(smoothed, stop_factor=STOP_FACTOR, least=np.inf):
     """The first step whose smoothed loss is not finite or exceeds stop_factor times the least
     smoothed loss up to it (the loss blew up), or None if there is none. Steps before it are
-    the usable curve."""
+    the usable curve. least: the least smoothed loss before `smoothed` begins, when it
+    continues a curve checked a chunk at a time."""
     require(stop_factor > 1, "stop_factor", f"must be > 1, got {stop_factor}")
     s = np.asarray(smoothed, dtype=np.float64)
     bad = ~np.isfinite(s)
     end = int(np.argmax(bad)) if bad.any() else len(s)
-    blown = s[:end] > stop_factor * np.minimum.accumulate(s[:end])
+    blown = s[:end] > stop_factor * np.minimum(np.minimum.accumulate(s[:end]), least)
     if blown.any():
         return int(np.argmax(blown))
     return end if end < len(s) else None

@@ -8,6 +8,7 @@ nothing; `write_range_test` puts it in a folder (lr_range.csv, .json, .png), whi
 `eta_from` reads back for `train --eta-from`.
 """
 import csv
+import math
 import io
 import json
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from .atomic import atomic_write
 from .errors import SettingError, UserError, require
-from .lr_range import (BETA, RULES, Curve, NoSuggestion, lr_ramp, median_curve, smooth,
+from .lr_range import (BETA, RULES, Curve, NoSuggestion, Smoother, lr_ramp, median_curve,
                        stop_index, suggest)
 from .settings import RANGE_TEST
 from .trainer import MAX_SEGMENT, Diverged
@@ -114,6 +115,7 @@ def _one_test(trainer, test, on_segment):
     total = plan.total_steps
     etas = lr_ramp(test.lr_min, test.lr_max, total, test.mode)
     val_steps, val_loss, val_acc = [], [], []
+    smoother, least = Smoother(BETA), math.inf  # the stop rule, a segment at a time
     trainer.compile()
     while trainer.step < total:
         step = trainer.step
@@ -131,8 +133,10 @@ def _one_test(trainer, test, on_segment):
             val_steps.append(trainer.step - 1)
             val_loss.append(scores["loss"])
             val_acc.append(scores["accuracy"])
-        if stop_index(smooth(trainer.losses), test.stop_factor) is not None:
+        smoothed = smoother.add(trainer.losses[step - trainer.first_step:])
+        if stop_index(smoothed, test.stop_factor, least) is not None:
             break
+        least = min(least, float(smoothed.min()))
     n = trainer.step
     curve = Curve.build(etas[:n], trainer.losses[:n], trainer.batch_accuracies[:n], val_steps,
                         val_loss, val_acc, BETA, test.stop_factor)

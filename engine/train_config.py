@@ -3,6 +3,8 @@
 A run folder's `config.toml` is this dataclass written out in full, so that
 `cifar-engine train --config runs/NAME/config.toml` repeats the run exactly.
 """
+import math
+import numbers
 import tomllib
 from dataclasses import asdict, dataclass, fields
 
@@ -98,15 +100,7 @@ class TrainConfig:
 
     def half_cycle(self, steps_per_epoch):
         """n_s in steps."""
-        text = self.n_s.strip().lower()
-        try:
-            value = float(text[:-2]) * steps_per_epoch if text.endswith("ep") else float(text)
-        except ValueError:
-            value = -1
-        if not 1 <= value <= MAX_STEPS:
-            raise SettingError("n_s", f"must be a number of steps (500) or epochs (2ep), got "
-                                      f"{self.n_s!r}")
-        return int(round(value))
+        return half_cycle_steps(self.n_s, steps_per_epoch)
 
     def total_steps(self, steps_per_epoch):
         """How many update steps the run makes."""
@@ -160,6 +154,24 @@ class TrainConfig:
                 raise
             raise UserError(f"{source}: {err}") from None
 
+
+
+def half_cycle_steps(n_s, steps_per_epoch):
+    """A half cycle n_s in steps (at least 1): an int, or a string of steps ("500") or of
+    epochs ("2ep", "0.5ep") of steps_per_epoch steps."""
+    value = math.nan
+    if isinstance(n_s, numbers.Integral) and not isinstance(n_s, bool):
+        value = float(n_s)
+    elif isinstance(n_s, str):
+        text = n_s.strip().lower()
+        try:
+            value = float(text[:-2]) * steps_per_epoch if text.endswith("ep") else float(text)
+        except ValueError:
+            pass
+    if not 0 < value <= MAX_STEPS:
+        raise SettingError("n_s", f"must be a number of steps (500) or epochs (2ep) > 0, got "
+                                  f"{n_s!r}")
+    return max(1, int(round(value)))
 
 
 def resolve_config(preset=None, config_file=None, settings=None, eta_from=None):

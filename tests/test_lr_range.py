@@ -217,3 +217,23 @@ def test_the_figure_is_written(tmp_path, repeats):
     assert path == tmp_path / "lr-range.png"
     assert Image.open(path).size[0] > 500
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lr-range.png"]
+
+
+def test_a_curve_smoothed_and_stopped_a_chunk_at_a_time_is_the_whole_curves():
+    from cifar_engine.lr_range import Smoother, smooth, stop_index
+
+    rng = np.random.default_rng(5)
+    loss = np.concatenate([2.5 - np.linspace(0, 1, 300) + 0.1 * rng.standard_normal(300),
+                           np.geomspace(1.5, 40, 60)])
+    whole = smooth(loss)
+    smoother, least, chunks, stop = Smoother(), np.inf, [], None
+    for start in range(0, loss.size, 37):
+        part = smoother.add(loss[start:start + 37])
+        chunks.append(part)
+        at = stop_index(part, 4.0, least)
+        if at is not None:
+            stop = start + at
+            break
+        least = min(least, part.min())
+    np.testing.assert_array_equal(np.concatenate(chunks), whole[:len(np.concatenate(chunks))])
+    assert stop == stop_index(whole, 4.0) and stop is not None
