@@ -3,8 +3,12 @@
 For each configuration A-E (see benchmarks/common.py), it times:
   engine      one training step as the trainer runs it (gather, forward, backward, update;
               STEPS_PER_CALL steps per call into the compiled code, as the trainer makes them)
-  gemm        the GEMM-only bound: just the matrix products a step must do, back to back on
-              hot buffers (X W^T and dW for every layer, dH for every layer but the first)
+  gemm[LIB]   the GEMM-only bound of each BLAS library found (see engine/kernels/
+              blas_libraries.py): just the matrix products a step must do, back to back on
+              hot buffers (X W^T and dW for every layer, dH for every layer but the first),
+              through the engine's own gemm on that library; the engine runs on the library
+              CIFAR_ENGINE_BLAS chooses (auto: the fastest here), and engine/gemm compares it
+              with the bound of that same library
   gemm+data   the GEMM-only bound plus the data movement no step can skip: the batch gathered
               from the uint8 images into X, and the SGD-momentum update of every weight
               matrix (the engine's gather and update kernels, none of its other loops)
@@ -90,13 +94,18 @@ class Gemm:
                 dW=self.weight_grads[lo:lo + m * d].reshape(m, d),
                 dX=np.empty((n, d), np.float32)))
 
+        from cifar_engine.kernels.blas import gemm
+
+        self.gemm = gemm
+
     def step(self):
+        gemm = self.gemm
         for L in self.layers:
-            np.matmul(L["X"], L["W"].T, out=L["S"])
+            gemm(L["S"], L["X"], L["W"], False, True)
         for i, L in enumerate(reversed(self.layers)):
-            np.matmul(L["G"].T, L["X"], out=L["dW"])
+            gemm(L["dW"], L["G"], L["X"], True, False)
             if i < len(self.layers) - 1:
-                np.matmul(L["G"], L["W"], out=L["dX"])
+                gemm(L["dX"], L["G"], L["W"], False, False)
 
 
 class GemmData(Gemm):
@@ -303,7 +312,29 @@ def _time(fn, number):
     return (time.perf_counter() - start) / number
 
 
-IMPLEMENTATIONS = ("engine", "gemm", "gemm+data", "numpy", "torch", "torch.compile", "sklearn")
+def _gemm_bounds():
+    """gemm[LIB] for every BLAS library found here (loading them needs no compiling)."""
+    from cifar_engine.kernels.blas_libraries import installed
+
+    return tuple(f"gemm[{name}]" for name in installed())
+
+
+IMPLEMENTATIONS = ("engine", *_gemm_bounds(), "gemm+data", "numpy", "torch", "torch.compile",
+                   "sklearn")
+
+
+def engine_library():
+    """The library the engine's products run on in this process (auto or CIFAR_ENGINE_BLAS)."""
+    from cifar_engine.kernels.blas import library_name
+
+    return library_name()
+
+
+def worker_env(impl, env):
+    """A gemm[LIB] worker runs the engine's gemm on LIB; the others as the user chose."""
+    if impl.startswith("gemm["):
+        return {**env, "CIFAR_ENGINE_BLAS": impl[len("gemm["):-1]}
+    return env
 
 
 def available(impl, config, compile_):
@@ -330,7 +361,7 @@ def worker(config, impl, rounds):
     if impl == "engine":
         subject = Engine(config)
         step, epoch, per_call = subject.step, subject.epoch, STEPS_PER_CALL
-    elif impl == "gemm":
+    elif impl.startswith("gemm["):
         step, epoch = Gemm(config).step, None
     elif impl == "gemm+data":
         step, epoch = GemmData(config).step, None
@@ -355,9 +386,12 @@ def worker(config, impl, rounds):
 def environment():
     import numba
 
+    from cifar_engine.kernels import blas, blas_libraries
+
     info = {"python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "cpu": _cpu(), "date": time.strftime("%Y-%m-%d")}
+            "cpu": _cpu(), "date": time.strftime("%Y-%m-%d"), "engine_blas": blas.describe(),
+            "blas_auto_measurement": blas_libraries.measured_choice()}
     try:
         import threadpoolctl
 
@@ -411,19 +445,22 @@ def main():
             for impl in impls:
                 cmd = [sys.executable, __file__, "--worker", f"{c}:{impl}",
                        "--rounds", str(args.rounds)]
-                out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+                out = subprocess.run(cmd, env=worker_env(impl, env), capture_output=True,
+                                     text=True)
                 if out.returncode != 0:
                     raise SystemExit(f"{c}:{impl} failed:\n{out.stderr[-2000:]}")
                 for name, seconds in json.loads(out.stdout.strip().splitlines()[-1]).items():
                     raw[c].setdefault(name, []).append(seconds)
         print(f"config {c}: measured", flush=True)
-    print_table(raw)
+    print_table(raw, engine_library())
     with open(args.json, "w") as f:
         json.dump({"environment": environment(), "seconds": raw}, f, indent=2)
     print(f"\nraw figures: {args.json}\nenvironment: {json.dumps(environment())}")
 
 
-def print_table(raw):
+def print_table(raw, library):
+    """The medians, then the ratios; the engine is held against its own library's bound
+    (gemm[library]) and against the fastest library's."""
     med = lambda v: statistics.median(v)  # noqa: E731
     fmt = lambda v: f"{med(v) * 1e3:8.3f} [{min(v) * 1e3:.3f}-{max(v) * 1e3:.3f}]"  # noqa: E731
     print("\nmilliseconds: median of per-process medians [min-max]")
@@ -433,8 +470,15 @@ def print_table(raw):
         print(f"{c:<4} " + "  ".join(f"{fmt(r[n]) if n in r else '-':>30}" for n in names))
     print("\nratios (medians)")
     for c, r in raw.items():
-        parts = [f"engine/gemm {med(r['engine step']) / med(r['gemm step']):.2f}x",
-                 f"engine/(gemm+data) {med(r['engine step']) / med(r['gemm+data step']):.2f}x"]
+        bounds = {n[len("gemm["):-len("] step")]: med(v) for n, v in r.items()
+                  if n.startswith("gemm[")}
+        fastest = min(bounds, key=bounds.get)
+        engine = med(r["engine step"])
+        parts = [f"engine ({library})/gemm[{library}] {engine / bounds[library]:.2f}x",
+                 f"engine/gemm[{fastest}] (fastest bound) {engine / bounds[fastest]:.2f}x",
+                 f"engine/(gemm+data) {engine / med(r['gemm+data step']):.2f}x"]
+        parts += [f"gemm[{name}]/gemm[{fastest}] {t / bounds[fastest]:.2f}x"
+                  for name, t in bounds.items() if name != fastest]
         for peer in ("numpy step", "torch step", "torch.compile step"):
             if peer in r:
                 parts.append(f"{peer}/engine {med(r[peer]) / med(r['engine step']):.2f}x")

@@ -6,6 +6,7 @@ import click
 
 from cifar_engine import __version__
 from cifar_engine.errors import SettingError, UserError
+from cifar_engine.kernels.blas_libraries import BlasChoiceError
 
 EXIT_USER_ERROR = 2
 
@@ -54,7 +55,11 @@ def _register():
     cli.add_command(search)
 
 
-_register()
+try:
+    _register()
+    _START_ERROR = None
+except BlasChoiceError as err:  # the environment chose a BLAS as the kernels loaded
+    _START_ERROR = str(err)
 
 
 class _Stop:
@@ -72,6 +77,9 @@ class _Stop:
 def main(argv=None):
     """Console-script entry point: usage mistakes end in one line on stderr, exit 2;
     SIGINT and SIGTERM in one line, exit 128 + the signal's number."""
+    if _START_ERROR:
+        click.echo(f"cifar-engine: error: {_START_ERROR}", err=True)
+        return EXIT_USER_ERROR
     _Stop.signal = signal.SIGINT
     previous = signal.signal(signal.SIGTERM, _Stop.handler)
     try:

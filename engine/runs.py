@@ -285,8 +285,10 @@ def _number(value, path, line, column):
 
 
 def environment():
-    """What the run ran on: versions, threads, CPU model, git commit when known."""
+    """What the run ran on: versions, threads, BLAS, CPU model, git commit when known."""
     import numba
+
+    from .kernels import blas
 
     return {
         "engine": __version__,
@@ -295,6 +297,7 @@ def environment():
         "python": platform.python_version(),
         "threads": numba.get_num_threads(),
         "threading_layer": _threading_layer(),
+        "blas": blas.describe(),
         "cpu": _cpu_model(),
         "git_commit": _git_commit(),
     }

@@ -1,48 +1,38 @@
-"""Matrix products: C = op(A) op(B) through the CBLAS of the OpenBLAS that NumPy ships.
+"""Matrix products: C = op(A) op(B) through the fastest CBLAS on the machine.
 
-`np.dot` inside @njit calls SciPy's copy of OpenBLAS (through scipy.linalg.cython_blas), a
-second library with its own thread pool beside NumPy's. Calling NumPy's copy directly keeps
-one BLAS and one pool in the process; on the small products of a 3072-50-10 step it is
-also about 1.5x faster here (OpenBLAS 0.3.31 in NumPy 2.4 against 0.3.30 in SciPy 1.17).
+`blas_libraries` finds the libraries (NumPy's OpenBLAS, MKL when installed) and chooses one
+(CIFAR_ENGINE_BLAS, else a measurement cached per machine). `np.dot` inside @njit would
+call SciPy's copy of OpenBLAS instead, a second library with a thread pool of its own.
 
-The library's `cblas_?gemm` entry points are registered with LLVM under fixed names before
-anything compiles, so the compiled callers refer to them by name and stay cacheable. Where
-NumPy carries no OpenBLAS of its own (a conda or distribution build), `gemm` falls back to
-`np.dot`; the choice is made at import.
+The chosen library's `cblas_?gemm` entry points are registered with LLVM under fixed names
+before anything compiles, so the compiled callers refer to them by name: they stay
+cacheable, and the same cached code runs on whichever library a process chose. Where no
+library is found (NumPy from a conda or distribution build), `gemm` falls back to `np.dot`.
 
     C : float[m, n]; A : float[m, k] (or [k, m] with trans_a); B : float[k, n] (or [n, k]
     with trans_b); one dtype, float32 or float64; rows contiguous (any row stride).
 """
-import ctypes
-import glob
-import os
-
 import llvmlite.binding as llvm
 import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from .blas_libraries import choose, installed
+
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
-
-def _numpy_cblas():
-    """(sgemm, dgemm) addresses in NumPy's bundled scipy-openblas (ILP64), or None."""
-    libs = os.path.join(os.path.dirname(np.__file__), os.pardir, "numpy.libs")
-    for path in sorted(glob.glob(os.path.join(libs, "libscipy_openblas64_*"))):
-        try:
-            lib = ctypes.CDLL(path)
-            return tuple(ctypes.cast(getattr(lib, f"scipy_cblas_{t}gemm64_"), ctypes.c_void_p).value
-                         for t in "sd")
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-_ADDRESSES = _numpy_cblas()
-HAVE_CBLAS = _ADDRESSES is not None
+INSTALLED = installed()  # {name: file}
+LIBRARY = choose(INSTALLED)  # the Library in use, or None (np.dot)
+HAVE_CBLAS = LIBRARY is not None
 if HAVE_CBLAS:
-    llvm.add_symbol("cifar_engine_cblas_sgemm", _ADDRESSES[0])
-    llvm.add_symbol("cifar_engine_cblas_dgemm", _ADDRESSES[1])
+    llvm.add_symbol("cifar_engine_cblas_sgemm", LIBRARY.sgemm)
+    llvm.add_symbol("cifar_engine_cblas_dgemm", LIBRARY.dgemm)
+
+
+def library_name():
+    """The name of the library the products run on: a key of blas_libraries.FINDERS, or
+    "np.dot" for the fallback."""
+    return LIBRARY.name if HAVE_CBLAS else "np.dot"
 
 
 def _gemm_type(scalar):
@@ -74,7 +64,16 @@ def gemm_cblas(C, A, B, trans_a, trans_b):
     else:
         out = np.empty(C.shape, C.dtype)
         _cblas_gemm(out, A, B, trans_a, trans_b)
-        C[:] = out
+        copy_matrix(C, out)
+
+
+@njit(cache=True)
+def copy_matrix(dst, src):
+    """dst[...] = src for two float[m, n]: an explicit loop, because an array assigned to a
+    slice compiles Numba's shape-mismatch message formatting (seconds of a cold start)."""
+    for i in range(dst.shape[0]):
+        for j in range(dst.shape[1]):
+            dst[i, j] = src[i, j]
 
 
 @njit(cache=True, inline="always")
@@ -128,3 +127,9 @@ def _dot_into_typed(C, a, b):
 # gemm(C, A, B, trans_a, trans_b): C = op(A) op(B), overwriting C. Both paths stay public
 # so that the tests and the benchmarks can run each on this machine.
 gemm = gemm_cblas if HAVE_CBLAS else gemm_dot
+
+
+def describe():
+    """The products' library for reports: {"library", "version", "installed"} (JSON-ready)."""
+    return {"library": library_name(), "version": LIBRARY.version if HAVE_CBLAS else None,
+            "installed": sorted(INSTALLED)}

@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit
 
 from .batch import gather
+from .blas import copy_matrix
 from .batchnorm import batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train
 from .dense import dense_backward, dense_backward_input, dense_forward
 from .dropout import dropout_forward
@@ -249,7 +250,7 @@ def predict_scores(out, buf, cfg, data, index, augment):
     n_max = buf.inputs.shape[0]
     for start in range(0, index.shape[0], n_max):
         rows = index[start:start + n_max]
-        out[start:start + rows.shape[0]] = _infer_chunk(buf, cfg, data, rows, augment)
+        copy_matrix(out[start:start + rows.shape[0]], _infer_chunk(buf, cfg, data, rows, augment))
 
 
 @njit(cache=True)

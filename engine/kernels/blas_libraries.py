@@ -1,0 +1,227 @@
+"""The CBLAS libraries the engine can call, and which one it calls on this machine.
+
+A registry, name -> (where its files are, how to load one), of the libraries with an ILP64
+`cblas_?gemm` the process can load: NumPy's bundled OpenBLAS always (in a wheel install), Intel's MKL when the `mkl`
+package is installed (`pip install cifar-engine[mkl]`). CIFAR_ENGINE_BLAS=auto|openblas|mkl
+chooses; `auto` (the default) times the products of a wide and a narrow layer with each
+library found, once per machine, and keeps the answer in ~/.cache/cifar-engine (keyed by
+the CPU, the thread count and the libraries' files), so later processes start at once and load only the library they use.
+Vendor names decide nothing: MKL is the faster on some Intel machines and half as fast as
+OpenBLAS on the AMD EPYC this project is measured on.
+
+MKL is started on its GNU OpenMP threading layer, the same libgomp runtime as Numba's
+`omp` threading layer, so that one OpenMP pool serves the fused loops and the products; and
+in its strict reproducible mode, so that a seed gives the same bits on any thread count.
+"""
+import ctypes
+import glob
+import json
+import os
+import sys
+import time
+from collections import namedtuple
+from pathlib import Path
+
+ENV = "CIFAR_ENGINE_BLAS"
+AUTO = "auto"
+CHOICE_FILE = "blas-choice.json"
+
+Library = namedtuple("Library", ["name", "version", "path", "sgemm", "dgemm"])
+Library.__doc__ = """A loaded CBLAS: its name, version string, file, and the addresses of
+its ILP64 row-major `cblas_sgemm` and `cblas_dgemm` (int64 sizes and leading dimensions)."""
+
+
+class BlasChoiceError(ValueError):
+    """CIFAR_ENGINE_BLAS names a library that is unknown or not installed."""
+
+
+def _numpy_openblas_files():
+    libs = os.path.join(os.path.dirname(_numpy_file()), os.pardir, "numpy.libs")
+    return sorted(glob.glob(os.path.normpath(os.path.join(libs, "libscipy_openblas64_*"))))
+
+
+def _load_openblas(path):
+    lib = ctypes.CDLL(path)
+    config = lib.scipy_openblas_get_config64_
+    config.restype = ctypes.c_char_p
+    version = config().decode().split()[1]  # "OpenBLAS 0.3.31 ..."
+    return Library("openblas", version, path, _address(lib, "scipy_cblas_sgemm64_"),
+                   _address(lib, "scipy_cblas_dgemm64_"))
+
+
+def _mkl_files():
+    """libmkl_rt where the PyPI `mkl` package puts it (the environment's lib/), newest first."""
+    roots = dict.fromkeys([sys.prefix, sys.base_prefix, os.environ.get("CONDA_PREFIX") or ""])
+    return [p for root in roots if root
+            for p in sorted(glob.glob(os.path.join(root, "lib", "libmkl_rt.so*")), reverse=True)]
+
+
+MKL_THREADING_GNU = 3
+MKL_CBWR_AUTO_STRICT = 2 | 0x10000  # MKL_CBWR_AUTO | MKL_CBWR_STRICT
+
+
+def _load_mkl(path):
+    lib = ctypes.CDLL(path)
+    lib.MKL_Set_Threading_Layer(ctypes.c_int(MKL_THREADING_GNU))
+    # Strict conditional numerical reproducibility: the same bits on any thread count (as
+    # OpenBLAS gives), without which 1 and 2 threads part after a few steps. It must
+    # precede every other MKL call that computes.
+    if lib.MKL_CBWR_Set(ctypes.c_int(MKL_CBWR_AUTO_STRICT)) != 0:  # MKL_CBWR_SUCCESS
+        raise OSError(f"{path}: this MKL has no strict reproducible mode")
+    text = ctypes.create_string_buffer(256)
+    lib.MKL_Get_Version_String(text, ctypes.c_int(len(text)))
+    version = text.value.decode().split("Version ")[-1].split("-")[0].strip()
+    return Library("mkl", version, path, _address(lib, "cblas_sgemm_64"),
+                   _address(lib, "cblas_dgemm_64"))
+
+
+def _numpy_file():
+    import numpy
+
+    return numpy.__file__
+
+
+def _address(lib, symbol):
+    return ctypes.cast(getattr(lib, symbol), ctypes.c_void_p).value
+
+
+# name -> (files: the candidate files, best first; load: path -> Library, or raises OSError,
+# AttributeError or IndexError when the file is not a usable copy)
+FINDERS = {"openblas": (_numpy_openblas_files, _load_openblas),
+           "mkl": (_mkl_files, _load_mkl)}
+
+
+def installed():
+    """{name: file} of the libraries in FINDERS whose files are here (none loaded yet)."""
+    files = {name: files() for name, (files, _) in FINDERS.items()}
+    return {name: paths[0] for name, paths in files.items() if paths}
+
+
+def load(name, path):
+    """The Library `name` from `path`, or None when it does not load."""
+    try:
+        return FINDERS[name][1](path)
+    except (OSError, AttributeError, IndexError):
+        return None
+
+
+def choose(files, setting=None, cache_dir=None):
+    """Load and return the Library to use, from files ({name: path}, as `installed` gives):
+    the one `setting` (default $CIFAR_ENGINE_BLAS, else auto) names, or with auto the fastest
+    by `measure`, measured once per machine and cached. None when none loads.
+
+    Raises BlasChoiceError for an unknown name or one that is not installed.
+    """
+    setting = (setting if setting is not None else os.environ.get(ENV, AUTO)).strip().lower()
+    if setting != AUTO:
+        if setting not in FINDERS:
+            raise BlasChoiceError(f"{ENV}={setting}: choose {AUTO}, {', '.join(FINDERS)}")
+        library = load(setting, files[setting]) if setting in files else None
+        if library is None:
+            raise BlasChoiceError(f"{ENV}={setting}: {setting} is not installed here "
+                                  f"(found: {', '.join(files) or 'none'})")
+        return library
+    if len(files) > 1:
+        fastest = _fastest(files, cache_dir)
+        if fastest is not None:
+            return fastest
+    return next(filter(None, (load(name, path) for name, path in files.items())), None)
+
+
+def _fastest(files, cache_dir):
+    """The measured fastest Library of files, from the machine's cache when it holds this
+    key; None when fewer than two load."""
+    path = Path(cache_dir or _user_cache()) / CHOICE_FILE
+    key = _machine_key(files)
+    try:
+        entry = json.loads(path.read_text())
+        if entry.get("key") == key and entry.get("choice") in files:
+            return load(entry["choice"], files[entry["choice"]])
+    except (OSError, ValueError, AttributeError):
+        pass
+    libraries = {name: load(name, file) for name, file in files.items()}
+    libraries = {name: lib for name, lib in libraries.items() if lib is not None}
+    if len(libraries) < 2:
+        return None
+    seconds = {name: measure(lib) for name, lib in libraries.items()}
+    choice = min(seconds, key=seconds.get)
+    _write_json(path, {"key": key, "choice": choice, "seconds": seconds})
+    return libraries[choice]
+
+
+def measured_choice(cache_dir=None):
+    """What auto measured on this machine ({key, choice, seconds}), or None."""
+    try:
+        return json.loads((Path(cache_dir or _user_cache()) / CHOICE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _user_cache():
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cifar-engine"
+
+
+def _machine_key(files):
+    sizes = {name: [path, os.path.getsize(path)] for name, path in files.items()}
+    return {"cpu": _cpu_model(), "cores": len(os.sched_getaffinity(0)), "libraries": sizes}
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as file:
+            return next((line.split(":", 1)[1].strip() for line in file
+                         if line.startswith("model name")), "")
+    except OSError:
+        return ""
+
+
+def _write_json(path, value):
+    """Best effort: a machine without a writable home measures again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value, indent=1))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+# (m, n, k, trans_a, trans_b): a 3072 -> 1024 layer at batch 256 (forward, weight gradient)
+# and a 3072 -> 50 layer at batch 100: the wide and the narrow end of what the engine runs.
+PROBE_PRODUCTS = [(256, 1024, 3072, False, True), (1024, 3072, 256, True, False),
+                  (100, 50, 3072, False, True), (50, 3072, 100, True, False)]
+
+
+def measure(lib, repeats=5):
+    """Seconds of PROBE_PRODUCTS in float32 through lib: the sum over products of the
+    median of `repeats` calls, after one warm-up call each (about 0.1-0.5 s in all)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    sgemm = _ctypes_sgemm(lib)
+    total = 0.0
+    for m, n, k, trans_a, trans_b in PROBE_PRODUCTS:
+        A = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
+        B = rng.standard_normal((n, k) if trans_b else (k, n), dtype=np.float32)
+        C = np.empty((m, n), np.float32)
+        times = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            sgemm(C, A, B, trans_a, trans_b)
+            times.append(time.perf_counter() - start)
+        total += sorted(times[1:])[repeats // 2]
+    return total
+
+
+def _ctypes_sgemm(lib):
+    """C = op(A) op(B) through lib's sgemm from Python (C-contiguous float32 arrays)."""
+    call = ctypes.CFUNCTYPE(None, *([ctypes.c_int] * 3), *([ctypes.c_int64] * 3), ctypes.c_float,
+                            ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p, ctypes.c_int64,
+                            ctypes.c_float, ctypes.c_void_p, ctypes.c_int64)(lib.sgemm)
+
+    def sgemm(C, A, B, trans_a, trans_b):
+        m, n = C.shape
+        k = A.shape[0] if trans_a else A.shape[1]
+        call(101, 112 if trans_a else 111, 112 if trans_b else 111, m, n, k, 1.0,
+             A.ctypes.data, A.shape[1], B.ctypes.data, B.shape[1], 0.0, C.ctypes.data, n)
+    return sgemm
