@@ -58,6 +58,7 @@ def evaluate(run, which, tta, src, labels, cache_dir):
     """Accuracies and test confusion matrix of a run's model."""
     from cifar_engine.data import load_dataset, make_split
     from cifar_engine.train_config import TrainConfig
+    from cifar_engine.trainer import PARTS, part_sources
 
     folder, net = _load(run, which=which)
     config = TrainConfig.from_toml(folder.config)
@@ -65,14 +66,17 @@ def evaluate(run, which, tta, src, labels, cache_dir):
     _check_data(dataset, net, f"--data {src}" if src else dataset.source)
     split = make_split(dataset, config.split, config.n_val)
     net.set_max_batch(min(MAX_BATCH, max(len(split.train), len(split.val), len(split.test))))
-    for name in ("train", "val", "test"):
+    # without test-time augmentation, each image array is preprocessed once for every part
+    sources = part_sources(net, split) if tta == "none" else None
+    for name in PARTS:
         part = getattr(split, name)
-        result = (net.evaluate(part.images, part.labels, part.index) if tta == "none" else
+        result = (net.evaluate_source(sources[name], part.index) if sources else
                   net.evaluate_tta(part.images, part.labels, part.index, tta))
         click.echo(f"{name:<5} accuracy {result['accuracy']:.4f}  loss {result['loss']:.4f}  "
                    f"({len(part)} images)")
     test = split.test
-    predicted = net.predict(test.images, test.index, tta)
+    predicted = (np.argmax(net.scores(sources["test"], test.index), axis=1) if sources else
+                 net.predict(test.images, test.index, tta))
     K = len(net.class_names)
     confusion = np.bincount(test.labels[test.index] * K + predicted, minlength=K * K)
     click.echo("\nconfusion matrix (rows: true class, columns: predicted)")

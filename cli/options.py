@@ -101,7 +101,9 @@ data_options = option_group(
                       "data/cache in a checkout, else ~/.cache/cifar-engine]"),
 )
 
-split_options = option_group(setting_option("split"), setting_option("n_val"))
+# How the training data is cut, and how its images become inputs.
+split_options = option_group(setting_option("split"), setting_option("n_val"),
+                             setting_option("zca", metavar="EPS"))
 
 model_options = option_group(*(setting_option(name) for name in (*MODEL, "seed")))
 

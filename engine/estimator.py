@@ -1,11 +1,13 @@
 """`MLPClassifier`: the engine as a scikit-learn classifier, on the Network API.
 
-fit standardises the features on the training rows (`Network.set_standardisation`), then
-trains in one compiled call per segment of at most MAX_SEGMENT steps (`Network.run_steps`):
-every batch is gathered from X itself and standardised on the way, so an epoch does no
-Python work per step, and X is never copied when its rows are uint8 or already in the
-network's dtype and C order (any other X is converted once, as scikit-learn's own
-estimators convert it). Prediction goes through `Network.scores`: one compiled call that
+fit fits the preprocessing on the training rows (standardisation, or ZCA whitening with
+`zca` > 0; `Network.set_preprocessing`), then trains in one compiled call per segment of at
+most MAX_SEGMENT steps (`Network.run_steps`): every batch is gathered from the
+preprocessing's stored form of X and finished on the way, so an epoch does no Python work
+per step. Under standardisation that form is X itself, never copied when its rows are uint8
+or already in the network's dtype and C order (any other X is converted once, as
+scikit-learn's own estimators convert it); ZCA whitens X once per fit or prediction call,
+into an int16 copy. Prediction goes through `Network.scores`: one compiled call that
 takes n_max (at least PREDICT_ROWS) rows at a time, always a whole n_max, so that a row's
 scores never depend on the rows predicted with it.
 
@@ -43,9 +45,9 @@ from types import SimpleNamespace
 import numba
 import numpy as np
 
-from .data.splits import feature_stats
 from .errors import UserError, require
 from .network import Network, NetworkSpec
+from .preprocessing import fit_preprocessing
 from .schedules import SCHEDULES, eta_schedule
 from .settings import MAX_SEED, MAX_STEPS, SETTINGS, Setting
 from .train_config import half_cycle_steps
@@ -88,16 +90,18 @@ _SETTINGS = {s.name: s for s in (
     SETTINGS["dropout"],
     SETTINGS["loss"],
     SETTINGS["dtype"],
+    SETTINGS["zca"],
 )}
-_ARCHITECTURE = ("hidden_layer_sizes", "batch_norm", "dtype")  # fixed once a net exists
+_ARCHITECTURE = ("hidden_layer_sizes", "batch_norm", "dtype", "zca")  # fixed once a net exists
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
     """A multilayer perceptron (ReLU) trained by the engine's compiled mini-batch SGD.
 
-    Features are standardised inside fit, on the training rows: the first layer sees
-    (X - mean_) / scale_. X may be any 2-d numeric array (uint8 pixels or floats, C or F
-    order, memory maps); labels of any type, as ``classes_`` holds them.
+    Features are preprocessed as fit fitted them on the training rows: standardised, or
+    ZCA-whitened with zca > 0; the first layer sees ``preprocessing_.transform(X)``. X may
+    be any 2-d numeric array (uint8 pixels or floats, C or F order, memory maps); labels of
+    any type, as ``classes_`` holds them.
 
     Parameters
     ----------
@@ -143,6 +147,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Softmax cross-entropy, or the multi-class SVM hinge loss (no predict_proba).
     dtype : {"float32", "float64"}, default="float32"
         Type of parameters and activations.
+    zca : float, default=0.0
+        ZCA-whiten the inputs with eps relative to the mean eigenvalue of the training
+        rows' covariance (0.1 works well); 0 = per-feature standardisation. The whitening
+        costs an eigen-decomposition of the n_features x n_features covariance per fit.
     n_threads : int or None, default=None
         Threads for the compiled loops and for BLAS. None: the engine's choice (one Numba
         thread for small nets, whose loops lose more in waking threads than they gain; BLAS
@@ -151,8 +159,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Seeds the initial weights, the shuffles, the dropout masks and the validation
         split; an int makes fit reproducible bit for bit.
     warm_start : bool, default=False
-        fit continues from the last fit's parameters and standardisation (the velocity is
-        reset, as in scikit-learn); the classes, features and architecture must not change.
+        fit continues from the last fit's parameters and preprocessing (the velocity is
+        reset, as in scikit-learn); the classes, features, architecture and zca must not
+        change.
     verbose : bool or int, default=False
         Print the loss (and validation score) after every epoch.
 
@@ -170,9 +179,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     validation_scores_ : list of float or None, validation accuracy of every epoch (None
         without early_stopping)
     best_validation_score_ : float or None
-    mean_, scale_ : ndarray of shape (n_features_in_,), the standardisation
+    preprocessing_ : cifar_engine.preprocessing.Preprocessing, fitted on the first fit's
+        training rows; ``preprocessing_.transform(X)`` gives the first layer's inputs
     coefs_ : list of ndarray, coefs_[i] of shape (n_units_i, n_units_{i+1}): copies of the
-        weight matrices in scikit-learn's orientation (W^T), acting on standardised inputs
+        weight matrices in scikit-learn's orientation (W^T), acting on preprocessed inputs
     intercepts_ : list of ndarray, copies of the biases; with batch_norm, a hidden layer
         has no bias, and its entry holds the normalisation's shift beta (the layer computes
         relu(gamma * (h W^T - running mean) / sqrt(running var + eps) + beta)); the
@@ -186,8 +196,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                  n_s="2ep", gamma=1.0, momentum=0.9, nesterovs_momentum=True, max_iter=200,
                  tol=1e-4, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=10, batch_norm=False, dropout=0.0, loss="xent",
-                 dtype="float32", n_threads=None, random_state=None, warm_start=False,
-                 verbose=False):
+                 dtype="float32", zca=0.0, n_threads=None, random_state=None,
+                 warm_start=False, verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.alpha = alpha
         self.batch_size = batch_size
@@ -208,6 +218,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.dropout = dropout
         self.loss = loss
         self.dtype = dtype
+        self.zca = zca
         self.n_threads = n_threads
         self.random_state = random_state
         self.warm_start = warm_start
@@ -227,7 +238,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """One epoch over (X, y); returns self.
 
         classes : array-like, every label of the whole data set: required on the first
-            call, which also fits the standardisation on this X (pass a representative
+            call, which also fits the preprocessing on this X (pass a representative
             chunk) and creates the network.
         """
         return self._fit(X, y, classes=classes, incremental=True)
@@ -297,7 +308,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _check_architecture(self, p):
         spec = self.network_.spec
         before = dict(hidden_layer_sizes=spec.hidden, batch_norm=spec.batch_norm,
-                      dtype=spec.dtype)
+                      dtype=spec.dtype, zca=self._zca)
         for name in _ARCHITECTURE:
             if getattr(p, name) != before[name]:
                 raise ValueError(f"{name} is {getattr(p, name)!r}, but the network being "
@@ -318,16 +329,18 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return p.batch_size
 
     def _create_network(self, p, images, rows, classes, seed, batch):
-        """A new network, standardised on images[rows], and the fitted state around it."""
+        """A new network, its preprocessing fitted on images[rows], and the fitted state
+        around it."""
         spec = NetworkSpec(input_size=images.shape[1], n_classes=classes.size,
                            hidden=p.hidden_layer_sizes, batch_norm=p.batch_norm,
                            dropout=p.dropout, loss=p.loss, dtype=p.dtype)
         net = Network(spec, seed=seed, max_batch=max(batch, PREDICT_ROWS))
-        mean, std = feature_stats(images, rows)
-        net.set_standardisation(mean, std, class_names=[str(c) for c in classes])
+        net.set_preprocessing(fit_preprocessing(p.zca, images, rows),
+                              class_names=[str(c) for c in classes])
         self.classes_ = classes
         self.network_ = net
-        self.mean_, self.scale_ = net.mean, net.std
+        self.preprocessing_ = net.preprocessing
+        self._zca = p.zca
         self.n_layers_ = len(spec.hidden) + 2
         self._seed = seed
         self._t = self._epoch = self._schedule_start = 0  # steps and epochs key the draws
@@ -502,7 +515,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if net is not None:
             state["_network_state"] = dict(
                 spec=net.spec.to_dict(), seed=net.seed, max_batch=net.max_batch,
-                momentum=net.momentum, nesterov=net.nesterov, mean=net.mean, std=net.std,
+                momentum=net.momentum, nesterov=net.nesterov,
                 class_names=list(net.class_names),
                 parameters={k: v.copy() for k, v in net.parameters.items()},
                 velocity={k: v.copy() for k, v in net.velocity.items()},
@@ -521,7 +534,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                 views = getattr(net, group)
                 for name, value in saved[group].items():
                     views[name][...] = value
-            net.set_standardisation(saved["mean"], saved["std"], saved["class_names"])
+            net.set_preprocessing(self.preprocessing_, saved["class_names"])
             self.network_ = net
 
     # -- parameters and threads ----------------------------------------------------------------

@@ -128,8 +128,7 @@ def _one_test(trainer, test, on_segment):
         if on_segment:
             on_segment(trainer.step, total)
         if trainer.step % plan.eval_every == 0:
-            val = trainer.split.val
-            scores = trainer.net.evaluate(val.images, val.labels, val.index)
+            scores = trainer.evaluate("val")
             val_steps.append(trainer.step - 1)
             val_loss.append(scores["loss"])
             val_acc.append(scores["accuracy"])

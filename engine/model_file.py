@@ -1,8 +1,10 @@
 """A trained network as one .npz file: everything needed to predict from raw images.
 
 Holds the spec, every parameter tensor, the batch-norm running statistics, the input
-standardisation (mean, std), class names and image shape. Extra arrays (a checkpoint's
-optimiser and schedule state) ride along under the `extra/` prefix.
+preprocessing (its kind, and its arrays under the `preprocessing/` prefix), class names and
+image shape. Extra arrays (a checkpoint's optimiser and schedule state) ride along under the
+`extra/` prefix. Version 1 files, which held a standardisation as the arrays `mean` and
+`std`, load as the preprocessing "standardise".
 
 Loading trusts nothing in the file: each array's .npy header is checked against the bytes
 the zip file holds for it, and the spec against the tensors the file holds, before anything
@@ -25,9 +27,12 @@ from numpy.lib import format as npy
 from .atomic import atomic_write
 from .errors import UserError
 from .network import Network, NetworkSpec
+from .preprocessing import PREPROCESSINGS, Standardise
 
 FORMAT = "cifar-engine-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READS_VERSIONS = (1, 2)
+PREPROCESSING = "preprocessing"  # the kind's text, and the prefix of its arrays
 CHUNK_BYTES = 1 << 20
 MAX_HEADER_BYTES = 10_000  # numpy's own limit on a .npy header
 # The most bytes a member can honestly unpack to per stored byte: deflate expands at most
@@ -46,11 +51,11 @@ def save_network(path, net, extra=None):
         "format_version": np.array(FORMAT_VERSION),
         "spec": np.array(json.dumps(net.spec.to_dict())),
         "seed": np.array(net.seed),
-        "mean": net.mean,
-        "std": net.std,
+        PREPROCESSING: np.array(net.preprocessing.kind),
         "class_names": np.array(json.dumps(list(net.class_names))),
         "image_shape": np.array(net.image_shape or (), dtype=np.int64),
     }
+    arrays.update({f"{PREPROCESSING}/{k}": v for k, v in net.preprocessing.arrays().items()})
     arrays.update({f"param/{k}": v for k, v in net.parameters.items()})
     arrays.update({f"running/{k}": v for k, v in net.running_stats.items()})
     arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
@@ -62,7 +67,7 @@ def tensor_shapes(spec):
     """{name in the file: shape} of every tensor a model of `spec` holds, named as Network
     names them: W1, b1 (gamma1, beta1 and running mean1, var1 with batch norm), ..."""
     dims, n_layers = spec.dims, spec.n_layers
-    shapes = {"mean": (dims[0],), "std": (dims[0],)}
+    shapes = {}
     for l in range(1, n_layers + 1):
         width = (dims[l],)
         shapes[f"param/W{l}"] = (dims[l], dims[l - 1])
@@ -153,8 +158,8 @@ def load_network(path, max_batch=100, **network_options):
     with _open_zip(path) as archive:
         try:
             npz = _Npz(archive)
-            _check_format(path, npz)
-            spec, arrays = _read_model(npz)
+            version = _check_format(path, npz)
+            spec, arrays = _read_model(npz, version)
             extra = {name[len("extra/"):]: npz.array(name) for name in npz.names("extra/")}
         except UserError:
             raise
@@ -206,7 +211,8 @@ def _json(npz, name):
 
 
 def _check_format(path, npz):
-    """UserError unless the file is a cifar-engine model of this engine's format version."""
+    """The file's format version; UserError unless the file is a cifar-engine model of a
+    version this engine reads."""
     try:
         marked = _text(npz, "format") == FORMAT
     except (_Damaged, KeyError):
@@ -214,9 +220,10 @@ def _check_format(path, npz):
     if not marked:
         raise UserError(f"{path}: not a cifar-engine model (no '{FORMAT}' marker)")
     version = _integer(npz.array("format_version"), "format_version")
-    if version != FORMAT_VERSION:
+    if version not in READS_VERSIONS:
         raise UserError(f"{path}: model format version {version}, this engine reads "
-                        f"version {FORMAT_VERSION}")
+                        f"versions {', '.join(map(str, READS_VERSIONS))}")
+    return version
 
 
 def _spec(npz):
@@ -229,16 +236,40 @@ def _spec(npz):
         raise _Damaged(f"spec: {str(err).strip() or type(err).__name__}") from None
 
 
-def _check_tensor_shapes(npz, shapes):
-    """_Damaged unless the file holds exactly the tensors of `shapes`, of those shapes."""
+def _check_tensor_shapes(npz, shapes, prefixes):
+    """_Damaged unless the file holds exactly the tensors of `shapes`, of those shapes,
+    among the names that start with one of `prefixes`."""
     for name, shape in shapes.items():
         if name not in npz.headers:
             raise _Damaged(f"no tensor {name}, which its spec needs")
         if npz.headers[name][0] != shape:
             raise _Damaged(f"tensor {name} is {npz.headers[name][0]}, its spec needs {shape}")
-    unexpected = sorted(set(npz.names("param/") + npz.names("running/")) - set(shapes))
+    unexpected = sorted({name for prefix in prefixes for name in npz.names(prefix)}
+                        - set(shapes))
     if unexpected:
         raise _Damaged(f"tensor {unexpected[0]} is not part of its spec")
+
+
+def _preprocessing_kind(npz, version):
+    """(class, prefix of its arrays) of the file's preprocessing: version 1 files hold a
+    standardisation as `mean` and `std`."""
+    if version == 1:
+        return Standardise, ""
+    if PREPROCESSING not in npz.headers:
+        raise _Damaged(f"no {PREPROCESSING}, which version {version} needs")
+    kind = _text(npz, PREPROCESSING)
+    if kind not in PREPROCESSINGS:
+        raise _Damaged(f"{PREPROCESSING} {kind[:40]!r} is not one of "
+                       f"{', '.join(PREPROCESSINGS)}")
+    return PREPROCESSINGS[kind], f"{PREPROCESSING}/"
+
+
+def _preprocessing(kind, prefix, arrays):
+    """The preprocessing of its checked arrays (`arrays`, by name in the file)."""
+    try:
+        return kind.from_arrays({name[len(prefix):]: value for name, value in arrays.items()})
+    except ValueError as err:
+        raise _Damaged(f"tensor {prefix}{err}") from None
 
 
 def _tensor(npz, name):
@@ -253,14 +284,18 @@ def _tensor(npz, name):
     return array
 
 
-def _read_model(npz):
+def _read_model(npz, version):
     """(spec, {name: value}) of everything but the extras, each value checked."""
     spec = _spec(npz)
+    kind, prefix = _preprocessing_kind(npz, version)
+    preprocessing = {f"{prefix}{name}": shape for name, shape in
+                     kind.shapes(spec.input_size).items()}
     shapes = tensor_shapes(spec)
-    _check_tensor_shapes(npz, shapes)
+    _check_tensor_shapes(npz, {**shapes, **preprocessing},
+                         ("param/", "running/", f"{PREPROCESSING}/"))
     arrays = {name: _tensor(npz, name) for name in shapes}
-    if (arrays["std"] <= 0).any():
-        raise _Damaged("tensor std holds values <= 0")
+    arrays[PREPROCESSING] = _preprocessing(
+        kind, prefix, {name: _tensor(npz, name) for name in preprocessing})
     arrays["seed"] = _integer(npz.array("seed"), "seed")
     if not 0 <= arrays["seed"] < 2**63:  # the seeds numpy's generators and the kernels take
         raise _Damaged(f"seed {arrays['seed']} is not in 0..2**63-1")
@@ -291,8 +326,7 @@ def _image_shape(npz, input_size):
 def _rebuild(spec, arrays, max_batch, network_options):
     """The Network of a checked model; options of the caller's may still raise UserError."""
     net = Network(spec, seed=arrays["seed"], max_batch=max_batch, **network_options)
-    net.set_standardisation(arrays["mean"], arrays["std"], arrays["class_names"],
-                            arrays["image_shape"])
+    net.set_preprocessing(arrays[PREPROCESSING], arrays["class_names"], arrays["image_shape"])
     for group, views in (("param", net.parameters), ("running", net.running_stats)):
         for name, view in views.items():
             view[...] = arrays[f"{group}/{name}"]

@@ -14,6 +14,7 @@ from .kernels import step
 from .kernels.batch import NO_AUGMENT
 from .kernels.losses import softmax
 from .errors import SettingError, require
+from .preprocessing import Preprocessing, Standardise
 from .settings import SETTINGS
 from .spec import NetworkSpec
 
@@ -113,7 +114,7 @@ class Network:
         check_memory(spec, max_batch)
         self._allocate(max_batch)
         self._init_parameters()
-        self.set_standardisation(np.zeros(spec.input_size), np.ones(spec.input_size))
+        self.set_preprocessing(Standardise.identity(spec.input_size))
         self.class_names = tuple(str(k) for k in range(spec.n_classes))
         self.image_shape = None
 
@@ -227,18 +228,15 @@ class Network:
             label_smoothing=float(spec.label_smoothing), bn_alpha=float(spec.bn_alpha),
             bn_eps=float(spec.bn_eps), seed=self.seed)
 
-    def set_standardisation(self, mean, std, class_names=None, image_shape=None):
-        """How uint8 images become inputs: x = (pixel - mean) / std, per feature (float[D])."""
+    def set_preprocessing(self, preprocessing, class_names=None, image_shape=None):
+        """How raw images become inputs: a fitted `Preprocessing` of the network's D
+        features (every source, evaluation and prediction applies it); optionally the
+        class names and the images' (C, H, W)."""
         D = self.spec.input_size
-        mean = np.asarray(mean, dtype=np.float64)
-        std = np.asarray(std, dtype=np.float64)
-        _expect_shape("mean", mean, (D,))
-        _expect_shape("std", std, (D,))
-        if np.any(std <= 0):
-            raise ValueError("std must be > 0 everywhere")
-        self.mean, self.std = mean, std
-        self._mean = np.ascontiguousarray(mean, dtype=self.dtype)
-        self._inv_std = np.ascontiguousarray(1.0 / std, dtype=self.dtype)
+        if not isinstance(preprocessing, Preprocessing) or preprocessing.n_features != D:
+            raise ValueError(f"preprocessing must be a Preprocessing of {D} features, got "
+                             f"{preprocessing!r}")
+        self.preprocessing = preprocessing
         if class_names is not None:
             if len(class_names) != self.spec.n_classes:
                 raise ValueError(f"class_names must have {self.spec.n_classes} names, "
@@ -250,33 +248,38 @@ class Network:
             self.image_shape = tuple(int(s) for s in image_shape)
 
     def batch_source(self, images, labels=None):
-        """The compiled view of a uint8 dataset under this network's standardisation."""
+        """The compiled view of raw uint8 images (uint8[N, D]) under this network's
+        preprocessing, for `run_steps`, `scores` and `evaluate_source`."""
         images = np.asarray(images)
         n = images.shape[0] if images.ndim >= 1 else 0
         _expect_shape("images", images, (n, self.spec.input_size), np.uint8)
-        labels = (np.zeros(n, np.int64) if labels is None
-                  else self._checked_labels(labels, n, name="labels"))
-        shape = self.image_shape or (1, 1, self.spec.input_size)
-        return step.BatchSource(images, labels, self._mean, self._inv_std, shape)
+        return self._source(images, labels)
 
     def float_source(self, X, labels=None):
-        """The compiled view of float rows X (float[N, D] in the network's dtype, C order)
-        under this network's standardisation, for `run_steps` and `scores`.
+        """The compiled view of raw float rows X (float[N, D] in the network's dtype, C
+        order) under this network's preprocessing, for `run_steps` and `scores`.
 
-        Batches are gathered from X as from uint8 images, standardised on the way, so
-        training on float rows costs what training on images does and X is never copied.
-        (Numba compiles the gathering callers once per kind of X: dtype, and whether it
-        is writeable.)
+        Batches are gathered from the preprocessing's stored form of X as from uint8
+        images, so training on float rows costs what training on images does; under
+        standardisation that form is X itself, never a copy. (Numba compiles the gathering
+        callers once per kind of stored array: dtype, and whether it is writeable.)
         """
         X = np.asarray(X)
         n = X.shape[0] if X.ndim >= 1 else 0
         _expect_shape("X", X, (n, self.spec.input_size), self.dtype)
         if not X.flags.c_contiguous:
             raise ValueError("X must be C-contiguous (np.ascontiguousarray)")
+        return self._source(X, labels)
+
+    def _source(self, images, labels):
+        """The BatchSource of checked raw images: their preprocessing's gather form."""
+        n = images.shape[0]
         labels = (np.zeros(n, np.int64) if labels is None
                   else self._checked_labels(labels, n, name="labels"))
+        stored, offset, scale = self.preprocessing.gather_form(images)
         shape = self.image_shape or (1, 1, self.spec.input_size)
-        return step.BatchSource(X, labels, self._mean, self._inv_std, shape)
+        return step.BatchSource(stored, labels, np.ascontiguousarray(offset, self.dtype),
+                                np.ascontiguousarray(scale, self.dtype), shape)
 
     def scores(self, source, index=None):
         """Scores float[len(index), K] of source's rows `index` (default: all), in inference
@@ -404,8 +407,13 @@ class Network:
                              f"entries")
 
     def evaluate(self, images, labels, index=None):
-        """{'cost', 'loss', 'accuracy'} over images[index] (uint8[N, D]) in inference mode."""
-        source = self.batch_source(images, labels)
+        """{'cost', 'loss', 'accuracy'} over raw images[index] (uint8[N, D]) in inference
+        mode."""
+        return self.evaluate_source(self.batch_source(images, labels), index)
+
+    def evaluate_source(self, source, index=None):
+        """`evaluate` of a source's rows `index` (default: all): a caller that evaluates
+        the same images again and again builds their source (and preprocesses them) once."""
         index = _checked_index(index, source.images.shape[0])
         if index.size == 0:
             raise ValueError("index selects no images")
@@ -414,7 +422,8 @@ class Network:
         return {"cost": loss + self.penalty(), "loss": loss, "accuracy": correct / index.size}
 
     def predict_proba(self, images, index=None, tta="none"):
-        """Class probabilities float[len(index), K] (softmax of the scores) of uint8 images.
+        """Class probabilities float[len(index), K] (softmax of the scores) of raw uint8
+        images.
 
         tta="flip" (test-time augmentation): the mean of the probabilities of each image
         and of its mirror image (left-right), which needs the network's image_shape.
@@ -436,7 +445,8 @@ class Network:
         return scores
 
     def mirrored(self, images, index=None):
-        """The images images[index] (uint8[N, D]) mirrored left-right: uint8[len(index), D]."""
+        """The raw images images[index] (uint8[N, D]) mirrored left-right:
+        uint8[len(index), D]."""
         if self.image_shape is None:
             raise ValueError("mirroring images needs the network's image_shape (C, H, W)")
         images = np.asarray(images)
@@ -445,7 +455,7 @@ class Network:
             rows.reshape(-1, *self.image_shape)[..., ::-1]).reshape(len(rows), -1)
 
     def predict(self, images, index=None, tta="none"):
-        """Predicted labels int64[len(index)] of uint8 images (tta: see predict_proba)."""
+        """Predicted labels int64[len(index)] of raw uint8 images (tta: see predict_proba)."""
         return np.argmax(self.predict_proba(images, index, tta), axis=1)
 
     def evaluate_tta(self, images, labels, index=None, tta="flip"):

@@ -153,6 +153,9 @@ DATA = _table(
     Setting("split", "choice", "batch1", "batch1: train on batch 1, validate on batch 2; all: "
             "train on all training images but the last n_val.", choices=tuple(SPLITS)),
     Setting("n_val", int, 1000, "Validation images of split all.", 1, MAX_STEPS),
+    Setting("zca", float, 0.0, "ZCA-whiten the inputs with eps relative to the mean "
+            "eigenvalue (0.1 works well); 0 = per-feature standardisation.", 0.0, math.inf,
+            high_open=True),
 )
 
 TRAIN = _table(

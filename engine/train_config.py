@@ -22,7 +22,8 @@ _D = {name: s.default for name, s in {**DATA, **TRAIN}.items()}
 class TrainConfig:
     """Data, model, optimiser, schedule, stop, augmentation and bookkeeping of a run.
 
-    Each setting's type, default and limits are in `settings.SETTINGS`. n_s, the half
+    Each setting's type, default and limits are in `settings.SETTINGS`. zca: eps of the
+    inputs' ZCA whitening, 0 for per-feature standardisation. n_s, the half
     cycle, is a number of steps ("500") or of epochs ("2ep"). Stop after `cycles`
     (cyclical schedules: cycles x 2 n_s steps), `epochs` or `steps`, one of them; with none
     given, one cycle for a cyclical schedule and 10 epochs for any other.
@@ -33,6 +34,7 @@ class TrainConfig:
     labels: str = _D["labels"]
     split: str = _D["split"]
     n_val: int = _D["n_val"]
+    zca: float = _D["zca"]
     # the model's settings, with NetworkSpec's defaults
     hidden: tuple = NetworkSpec.hidden
     batch_norm: bool = NetworkSpec.batch_norm

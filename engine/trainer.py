@@ -25,6 +25,7 @@ from .settings import MAX_STEPS
 TRAIN_EVAL_SIZE = 10_000
 MAX_SEGMENT = 200  # steps per compiled call at most, so Ctrl-C is answered within ~0.2 s
 EVAL_CHUNK = 1000  # rows per inference chunk
+PARTS = ("train", "val", "test")
 COMPILE_NOTICE_AFTER = 1.0  # seconds of warm-up after which it is said to be compiling
 
 
@@ -164,7 +165,8 @@ class Trainer:
     statistics), `step`, and `history` (a MetricRow per evaluation); a resumed run passes
     the last two to the constructor. `losses` holds the batch loss of every step this
     Trainer ran (float32, from step `first_step`), `batch_accuracies` their batches'
-    accuracies.
+    accuracies. The images of the split are preprocessed once, into one source per image
+    array (train and val share theirs), when the Trainer is made.
     """
 
     def __init__(self, config, split, net, plan, step=0, history=()):
@@ -172,7 +174,8 @@ class Trainer:
         self.step = self.first_step = step
         self.history = [MetricRow(*row) for row in history]
         self.stop_reason = None  # set (e.g. by a signal handler) to stop at the next segment
-        self.source = net.batch_source(split.train.images, split.train.labels)
+        self._sources = part_sources(net, split)
+        self.source = self._sources["train"]
         self.augment = Augment(bool(config.flip), int(config.translate),
                                float(config.noise), float(config.noise_fraction))
         self._losses = [np.zeros(0, dtype=np.float32)]
@@ -215,8 +218,7 @@ class Trainer:
             no_steps = np.zeros(0, dtype=np.float64)
             self.net.run_steps(self.source, order, 0, self.config.batch_size, self.step,
                                no_steps, np.zeros(1, self.net.dtype), self.augment)
-            train = self.split.train
-            self.net.evaluate(train.images, train.labels, train.index[:1])
+            self.evaluate("train", 1)
         finally:
             notice.cancel()
         self.compile_seconds = time.perf_counter() - start
@@ -274,11 +276,16 @@ class Trainer:
         if done < n_steps:
             raise Diverged(self.step, float(etas[done]))
 
+    def evaluate(self, part, count=None):
+        """`Network.evaluate` of the first `count` images (default: all) of the split's
+        part "train", "val" or "test"."""
+        return self.net.evaluate_source(self._sources[part],
+                                        getattr(self.split, part).index[:count])
+
     def evaluate_row(self):
         """The MetricRow of the current step."""
-        train, val = self.split.train, self.split.val
-        tr = self.net.evaluate(train.images, train.labels, train.index[:TRAIN_EVAL_SIZE])
-        va = self.net.evaluate(val.images, val.labels, val.index)
+        tr = self.evaluate("train", TRAIN_EVAL_SIZE)
+        va = self.evaluate("val")
         eta = float(self.plan.etas(max(self.step - 1, 0), max(self.step, 1))[0])
         return MetricRow(self.step, self.step / self.plan.steps_per_epoch, eta,
                          tr["cost"], tr["loss"], tr["accuracy"], va["cost"], va["loss"],
@@ -286,12 +293,7 @@ class Trainer:
 
     def final_accuracies(self):
         """{'train_acc', 'val_acc', 'test_acc'}: train on the whole train part."""
-        out = {}
-        for name in ("train", "val", "test"):
-            part = getattr(self.split, name)
-            out[f"{name}_acc"] = self.net.evaluate(part.images, part.labels,
-                                                   part.index)["accuracy"]
-        return out
+        return {f"{name}_acc": self.evaluate(name)["accuracy"] for name in PARTS}
 
 
 def check_translate(translate, image_shape):
@@ -307,10 +309,23 @@ def _tell(observers, moment, *args):
         getattr(observer, moment)(*args)
 
 
-def build_network(config, split, image_shape, class_names):
-    """The run's network, standardised with the split's training mean and std."""
-    spec = config.network_spec(split.mean.size, len(class_names))
+def build_network(config, preprocessing, image_shape, class_names):
+    """The run's network, with the preprocessing fitted on its split's train part."""
+    spec = config.network_spec(preprocessing.n_features, len(class_names))
     net = Network(spec, seed=config.seed, max_batch=max(config.batch_size, EVAL_CHUNK),
                   momentum=config.momentum, nesterov=config.nesterov)
-    net.set_standardisation(split.mean, split.std, class_names, image_shape)
+    net.set_preprocessing(preprocessing, class_names, image_shape)
     return net
+
+
+def part_sources(net, split):
+    """{"train", "val", "test": the net's source of that part's images}, one source (one
+    preprocessing of the images) per image array: train and val share theirs."""
+    by_arrays, sources = {}, {}
+    for name in PARTS:
+        part = getattr(split, name)
+        key = id(part.images), id(part.labels)
+        if key not in by_arrays:
+            by_arrays[key] = net.batch_source(part.images, part.labels)
+        sources[name] = by_arrays[key]
+    return sources

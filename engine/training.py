@@ -12,6 +12,7 @@ from .data import load_dataset, make_split
 from .model_file import load_network, save_network
 from .network import check_memory
 from .plots import curves_figure, templates_figure
+from .preprocessing import fit_preprocessing
 from .runs import RunFolder, environment
 from .threads import use_threads
 from .trainer import (EVAL_CHUNK, METRIC_COLUMNS, Observer, Trainer, build_network,
@@ -20,26 +21,32 @@ from .trainer import (EVAL_CHUNK, METRIC_COLUMNS, Observer, Trainer, build_netwo
 
 @dataclass
 class Prepared:
-    """A run's data and plan, checked before any training (what --dry-run shows)."""
+    """A run's data and plan, checked before any training (what --dry-run shows), and the
+    preprocessing fitted on the split's train part (config.zca chooses it)."""
 
     config: object
     dataset: object
     split: object
     plan: object
+    preprocessing: object
 
 
 def prepare(config, dataset=None, split=None, cache_dir=None):
-    """Load (unless given) and split the data and plan the run; every mistake in the
-    settings or the data is a UserError here, before anything is allocated or trained."""
+    """Load (unless given) and split the data, plan the run and fit its preprocessing;
+    every mistake in the settings or the data is a UserError here, before anything is
+    allocated or trained. The preprocessing is fitted last, once everything checked out
+    (a ZCA fit's statistics are cached beside the data set's decoded arrays)."""
     if dataset is None:
         dataset = load_dataset(config.data or None, labels=config.labels, cache_dir=cache_dir)
     if split is None:
         split = make_split(dataset, config.split, config.n_val)
     plan = make_plan(config, len(split.train))
     check_translate(config.translate, dataset.image_shape)
-    check_memory(config.network_spec(split.mean.size, len(dataset.class_names)),
+    check_memory(config.network_spec(dataset.train_images.shape[1], len(dataset.class_names)),
                  max(config.batch_size, EVAL_CHUNK))
-    return Prepared(config, dataset, split, plan)
+    preprocessing = fit_preprocessing(config.zca, split.train.images, split.train.index,
+                                      dataset.cache_entry)
+    return Prepared(config, dataset, split, plan, preprocessing)
 
 
 @dataclass
@@ -80,7 +87,8 @@ def start(prepared, net=None, step=0, history=()):
     process's threads set for it."""
     config, dataset = prepared.config, prepared.dataset
     if net is None:
-        net = build_network(config, prepared.split, dataset.image_shape, dataset.class_names)
+        net = build_network(config, prepared.preprocessing, dataset.image_shape,
+                            dataset.class_names)
     use_threads(config.threads or net.step_threads(config.batch_size))
     return Trainer(config, prepared.split, net, prepared.plan, step, history)
 
@@ -131,7 +139,8 @@ def finish(result, folder, prepared, notes=()):
     """Write model.npz, summary.json and the figures of a finished run; returns the summary."""
     net = result.net
     summary = {**result.summary(), "best": _best_summary(folder, result, prepared),
-               "data": prepared.dataset.source, "notes": list(notes),
+               "data": prepared.dataset.source,
+               "preprocessing": net.preprocessing.describe(), "notes": list(notes),
                "environment": environment()}
     save_network(folder.model, net)
     folder.write_summary(summary)

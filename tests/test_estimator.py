@@ -29,7 +29,8 @@ EXPECTED_FAILED_CHECKS = {}
 
 @parametrize_with_checks(
     [MLPClassifier(max_iter=20),
-     MLPClassifier(max_iter=20, batch_norm=True, dropout=0.2)],
+     MLPClassifier(max_iter=20, batch_norm=True, dropout=0.2),
+     MLPClassifier(max_iter=20, zca=0.1)],
     expected_failed_checks=lambda estimator: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_estimator_checks(estimator, check):
@@ -86,7 +87,7 @@ def test_learns_and_reports_what_it_fitted(blobs):
     assert clf.validation_scores_ is None and clf.best_validation_score_ is None
     # coefs_ and intercepts_ are copies, and they are the network: standardise, then affine
     clf.coefs_[0][...] = 0
-    h = (X_test - clf.mean_) / clf.scale_
+    h = (X_test - clf.preprocessing_.mean) / clf.preprocessing_.std
     for W, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1]):
         h = np.maximum(h @ W + b, 0)
     scores = h @ clf.coefs_[-1] + clf.intercepts_[-1]
@@ -166,6 +167,8 @@ def test_warm_start_continues_and_refuses_a_new_architecture(blobs):
         clf.set_params(hidden_layer_sizes=(8,)).fit(X, y)
     with pytest.raises(ValueError, match="same classes"):
         clf.set_params(hidden_layer_sizes=(16,)).fit(X, y % 2)
+    with pytest.raises(ValueError, match="zca is 0.1, but the network being continued"):
+        clf.set_params(zca=0.1).fit(X, y)
 
 
 def test_partial_fit(blobs):
@@ -217,6 +220,21 @@ def test_pickle_predicts_identically_in_a_fresh_process(blobs, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), clf.predict(X_test))
     # the pickle holds the network's state, not its scratch buffers (116 kB here)
     assert len(pickle.dumps(clf)) < 10_000
+
+
+def test_zca_whitens_what_the_network_sees_and_survives_pickling(pixels):
+    X, y = pixels
+    clf = small(zca=0.1).fit(X, y)
+    pre = clf.preprocessing_
+    assert pre.kind == "zca" and pre.eps == 0.1 and clf.score(X, y) > 0.9
+    h = pre.transform(X)  # the whitened rows: coefs_ act on them
+    for W, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1]):
+        h = np.maximum(h @ W + b, 0)
+    scores = h @ clf.coefs_[-1] + clf.intercepts_[-1]
+    np.testing.assert_allclose(scores, clf.decision_function(X), rtol=1e-4, atol=1e-4)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    assert again.preprocessing_.kind == "zca"
 
 
 # -- kinds of X and y ---------------------------------------------------------------------------
@@ -297,6 +315,8 @@ def test_large_x_is_predicted_in_chunks(pixels):
     (dict(dtype="float16"), "dtype"),
     (dict(n_threads=0), "n_threads"),
     (dict(random_state=-1), "random_state"),
+    (dict(zca=-1.0), "zca"),
+    (dict(zca=float("nan")), "zca"),
 ])
 def test_bad_parameters_raise_one_line_naming_the_parameter(blobs, options, name):
     X, y, _, _ = blobs

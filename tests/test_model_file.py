@@ -13,17 +13,20 @@ from cifar_engine.model_file import (
     FORMAT_VERSION, check_extra, load_network, save_network, tensor_shapes,
 )
 from cifar_engine.network import Network, NetworkSpec
+from cifar_engine.preprocessing import Standardise, Zca
 from properties import allocates_at_most
 
 
-def small_net(batch_norm=True):
-    """A 12-6-5-3 network with its standardisation, class names and image shape set."""
+def small_net(batch_norm=True, zca=False):
+    """A 12-6-5-3 network with its standardisation (or ZCA whitening fitted on random
+    images), class names and image shape set."""
     rng = np.random.default_rng(0)
     spec = NetworkSpec(input_size=12, n_classes=3, hidden=(6, 5), batch_norm=batch_norm,
                        lam=0.01)
     net = Network(spec, seed=3, max_batch=8)
-    net.set_standardisation(rng.uniform(50, 200, 12), rng.uniform(20, 60, 12),
-                            ["cat", "dog", "eel"], (3, 2, 2))
+    preprocessing = (Zca.fit(rng.integers(0, 256, (40, 12), np.uint8), np.arange(40), eps=0.1)
+                     if zca else Standardise(rng.uniform(50, 200, 12), rng.uniform(20, 60, 12)))
+    net.set_preprocessing(preprocessing, ["cat", "dog", "eel"], (3, 2, 2))
     return net
 
 
@@ -107,13 +110,13 @@ def test_tensor_shapes_names_every_tensor_of_the_network(batch_norm):
     net = small_net(batch_norm)
     stored = {f"param/{k}": v.shape for k, v in net.parameters.items()}
     stored.update({f"running/{k}": v.shape for k, v in net.running_stats.items()})
-    stored.update(mean=(12,), std=(12,))
 
     assert tensor_shapes(net.spec) == stored
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
-@pytest.mark.parametrize("tensor", ["param/W2", "param/b3", "running/mean1", "mean", "std"])
+@pytest.mark.parametrize("tensor", ["param/W2", "param/b3", "running/mean1",
+                                    "preprocessing/mean", "preprocessing/std"])
 def test_a_tensor_holding_nan_or_inf_is_refused_naming_it(model, tensor, value):
     array = read_arrays(model)[tensor].copy()
     array.flat[1] = value
@@ -166,7 +169,7 @@ def test_a_spec_claiming_2_to_the_40_hidden_units_is_refused_before_allocating(m
     ({"param/W3": None}, "no tensor param/W3, which its spec needs"),
     ({"param/W9": np.zeros((2, 2), np.float32)}, "tensor param/W9 is not part of its spec"),
     ({"running/var2": -np.ones(5, np.float32)}, "tensor running/var2 holds negative variances"),
-    ({"std": np.zeros(12)}, "tensor std holds values <= 0"),
+    ({"preprocessing/std": np.zeros(12)}, "tensor preprocessing/std holds values <= 0"),
     ({"param/b3": np.array(["a", "b", "c"])}, "tensor param/b3 is <U1, not real numbers"),
     ({"class_names": np.array('["cat", "dog"]')}, "class_names is not a JSON list of 3 strings"),
     ({"class_names": np.array("[1, 2, 3]")}, "class_names is not a JSON list of 3 strings"),
@@ -293,7 +296,7 @@ def test_label_smoothing_round_trips_and_a_spec_without_it_loads_as_0(tmp_path):
     rng = np.random.default_rng(1)
     spec = NetworkSpec(input_size=12, n_classes=3, hidden=(6,), lam=0.01, label_smoothing=0.2)
     net = Network(spec, seed=3, max_batch=8)
-    net.set_standardisation(rng.uniform(50, 200, 12), rng.uniform(20, 60, 12))
+    net.set_preprocessing(Standardise(rng.uniform(50, 200, 12), rng.uniform(20, 60, 12)))
     net.train_step(rng.standard_normal((8, 12)), rng.integers(0, 3, 8), 0.1)
     images, labels = rng.integers(0, 256, (20, 12), dtype=np.uint8), rng.integers(0, 3, 20)
     path = tmp_path / "model.npz"
@@ -310,3 +313,89 @@ def test_label_smoothing_round_trips_and_a_spec_without_it_loads_as_0(tmp_path):
     assert old.spec == NetworkSpec(**{**net.spec.to_dict(), "label_smoothing": 0.0})
     assert old.evaluate(images, labels)["loss"] != pytest.approx(
         net.evaluate(images, labels)["loss"], rel=1e-3)
+
+
+# -- the preprocessing: ZCA models, and version-1 files ----------------------------------------
+
+
+@pytest.fixture
+def zca_model(tmp_path):
+    save_network(tmp_path / "model.npz", small_net(zca=True))
+    return tmp_path / "model.npz"
+
+
+def test_a_zca_model_predicts_from_raw_images_exactly_as_the_network(tmp_path):
+    net = small_net(zca=True)
+    images = np.random.default_rng(2).integers(0, 256, (20, 12), dtype=np.uint8)
+    save_network(tmp_path / "model.npz", net)
+
+    loaded, _ = load_network(tmp_path / "model.npz")
+
+    assert loaded.preprocessing.kind == "zca" and loaded.preprocessing.eps == 0.1
+    for name, value in net.preprocessing.arrays().items():
+        np.testing.assert_array_equal(loaded.preprocessing.arrays()[name], value)
+    np.testing.assert_array_equal(loaded.predict_proba(images, tta="flip"),
+                                  net.predict_proba(images, tta="flip"))
+    assert read_arrays(tmp_path / "model.npz")["format_version"] == FORMAT_VERSION == 2
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"preprocessing": np.array("pca")}, "preprocessing 'pca' is not one of standardise, zca"),
+    ({"preprocessing": None}, "no preprocessing, which version 2 needs"),
+    ({"preprocessing/step": np.zeros(12)}, "tensor preprocessing/step holds values <= 0"),
+    ({"preprocessing/eps": np.array(-1.0)}, "tensor preprocessing/eps must be a number > 0"),
+    ({"preprocessing/whiten": np.zeros((12, 11))},
+     "tensor preprocessing/whiten is (12, 11), its spec needs (12, 12)"),
+    ({"preprocessing/whiten": None}, "no tensor preprocessing/whiten, which its spec needs"),
+    ({"preprocessing/std": np.ones(12)}, "tensor preprocessing/std is not part of its spec"),
+    ({"preprocessing/step": np.full(12, np.inf)},
+     "tensor preprocessing/step holds NaN or infinite values"),
+])
+def test_a_damaged_zca_model_is_one_line_naming_the_file(zca_model, changes, message):
+    rewrite(zca_model, changes)
+
+    with pytest.raises(UserError, match="model.npz: damaged cifar-engine model") as error:
+        load_network(zca_model)
+
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def as_version_1(path):
+    """Rewrite a model file of a standardised network as version 1 wrote it: the mean and
+    std as the arrays `mean` and `std`, no preprocessing kind."""
+    arrays = read_arrays(path)
+    arrays.update(format_version=np.array(1), mean=arrays.pop("preprocessing/mean"),
+                  std=arrays.pop("preprocessing/std"))
+    del arrays["preprocessing"]
+    np.savez(path, **arrays)
+
+
+def test_a_version_1_model_loads_as_standardise_and_predicts_as_before(tmp_path, trained_bn_net):
+    net, images = trained_bn_net
+    save_network(tmp_path / "model.npz", net)
+    as_version_1(tmp_path / "model.npz")
+
+    loaded, _ = load_network(tmp_path / "model.npz")
+
+    assert loaded.preprocessing.kind == "standardise"
+    np.testing.assert_array_equal(loaded.preprocessing.mean, net.preprocessing.mean)
+    np.testing.assert_array_equal(loaded.preprocessing.std, net.preprocessing.std)
+    np.testing.assert_array_equal(loaded.predict_proba(images), net.predict_proba(images))
+    save_network(tmp_path / "again.npz", loaded)  # and is saved as version 2
+    assert read_arrays(tmp_path / "again.npz")["format_version"] == 2
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"std": np.zeros(12)}, "tensor std holds values <= 0"),
+    ({"mean": np.full(12, np.nan)}, "tensor mean holds NaN or infinite values"),
+    ({"std": None}, "no tensor std, which its spec needs"),
+    ({"preprocessing/whiten": np.eye(12)}, "tensor preprocessing/whiten is not part of"),
+])
+def test_a_damaged_version_1_model_is_one_line_naming_the_file(model, changes, message):
+    as_version_1(model)
+    rewrite(model, changes)
+
+    with pytest.raises(UserError, match="model.npz: damaged cifar-engine model") as error:
+        load_network(model)
+
+    assert message in str(error.value) and "\n" not in str(error.value)

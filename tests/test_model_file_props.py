@@ -37,8 +37,11 @@ def _checkpoint_extra(net):
     return extra
 
 
-NET = small_net()
-MODEL, CHECKPOINT = _npz_bytes(NET), _npz_bytes(NET, _checkpoint_extra(NET))
+NET, ZCA_NET = small_net(), small_net(zca=True)  # of the same spec
+MODELS = {_npz_bytes(net): net for net in (NET, ZCA_NET)}
+CHECKPOINTS = {_npz_bytes(net, _checkpoint_extra(net)): net for net in (NET, ZCA_NET)}
+MODEL, ZCA_MODEL = MODELS
+CHECKPOINT, ZCA_CHECKPOINT = CHECKPOINTS
 EXTRA_SHAPES = {"step": (), "history": (None, len(METRIC_COLUMNS)),
                 **{f"velocity/{k}": v.shape for k, v in NET.velocity.items()}}
 
@@ -105,20 +108,28 @@ def member_changed(draw, data):
     return _zipped(members, compression)
 
 
-def model_inputs(data):
-    return st.one_of(damaged(data), member_changed(data))
+def model_inputs(files):
+    """One of `files` (bytes: their network) damaged."""
+    return st.sampled_from(sorted(files)).flatmap(
+        lambda data: st.one_of(damaged(data), member_changed(data)))
+
+
+POSITIVE = {"standardise": "std", "zca": "step"}  # the array of each kind that must be > 0
 
 
 def _check_loaded(net, original):
-    """A loaded network holds finite tensors and predicts; an untouched file as saved."""
-    for tensor in (*net.parameters.values(), *net.running_stats.values(), net.mean, net.std):
+    """A loaded network holds finite tensors and predicts; an untouched file (`original`,
+    the network it was saved from, else None) as saved."""
+    for tensor in (*net.parameters.values(), *net.running_stats.values(),
+                   *net.preprocessing.arrays().values()):
         assert np.isfinite(tensor).all()
-    assert (net.std > 0).all()
+    assert (getattr(net.preprocessing, POSITIVE[net.preprocessing.kind]) > 0).all()
     images = np.random.default_rng(0).integers(0, 256, (4, net.spec.input_size), np.uint8)
     p = net.predict_proba(images)
     assert p.shape == (4, net.spec.n_classes)
-    if original:
-        np.testing.assert_array_equal(p, NET.predict_proba(images))
+    if original is not None:
+        assert net.preprocessing.kind == original.preprocessing.kind
+        np.testing.assert_array_equal(p, original.predict_proba(images))
 
 
 def _load(tmp_path, name, content):
@@ -136,8 +147,9 @@ PROPERTY = settings(max_examples=300, deadline=None,
 
 
 @PROPERTY
-@given(content=model_inputs(MODEL))
+@given(content=model_inputs(MODELS))
 @example(content=MODEL)
+@example(content=ZCA_MODEL)
 @example(content=b"")
 def test_a_damaged_model_loads_as_a_working_network_or_is_one_line(tmp_path, content):
     folder, path = _load(tmp_path, "model.npz", content)
@@ -145,13 +157,14 @@ def test_a_damaged_model_loads_as_a_working_network_or_is_one_line(tmp_path, con
     loaded = loads_or_refuses("model.npz", lambda: load_network(path), path)
 
     if loaded is not None:
-        _check_loaded(loaded[0], original=content == MODEL)
+        _check_loaded(loaded[0], original=MODELS.get(content))
     _nothing_left_behind(folder, "model.npz")
 
 
 @PROPERTY
-@given(content=model_inputs(CHECKPOINT))
+@given(content=model_inputs(CHECKPOINTS))
 @example(content=CHECKPOINT)
+@example(content=ZCA_CHECKPOINT)
 def test_a_damaged_checkpoint_loads_with_its_extras_or_is_one_line(tmp_path, content):
     folder, path = _load(tmp_path, "checkpoint.npz", content)
 
@@ -167,5 +180,5 @@ def test_a_damaged_checkpoint_loads_with_its_extras_or_is_one_line(tmp_path, con
     loaded = loads_or_refuses("checkpoint.npz", load, path)
 
     if loaded is not None:
-        _check_loaded(loaded[0], original=content == CHECKPOINT)
+        _check_loaded(loaded[0], original=CHECKPOINTS.get(content))
     _nothing_left_behind(folder, "checkpoint.npz")

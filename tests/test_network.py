@@ -15,6 +15,7 @@ from numba.core.runtime import _nrt_python, rtsys
 from cifar_engine.errors import SettingError
 from cifar_engine.kernels.batch import Augment
 from cifar_engine.network import Network, NetworkSpec
+from cifar_engine.preprocessing import Standardise
 
 from reference import ReferenceMLP, centred_difference, softmax
 
@@ -109,7 +110,7 @@ def images():
 @pytest.mark.parametrize("index", [None, np.arange(36, 6, -1)], ids=["all", "index"])
 def test_evaluate_matches_reference_inference(net, images, index):
     pixels, labels, mean, std = images
-    net.set_standardisation(mean, std)
+    net.set_preprocessing(Standardise(mean, std))
     rows = np.arange(len(pixels)) if index is None else index
     expected = ReferenceMLP.of(net).evaluate((pixels[rows] - mean) / std, labels[rows])
     result = net.evaluate(pixels, labels, index)
@@ -120,7 +121,7 @@ def test_evaluate_matches_reference_inference(net, images, index):
 
 def test_predict_proba_is_the_softmax_of_the_reference_scores(net, images):
     pixels, _, mean, std = images
-    net.set_standardisation(mean, std)
+    net.set_preprocessing(Standardise(mean, std))
     P = net.predict_proba(pixels)
     np.testing.assert_allclose(P.sum(axis=1), 1, rtol=RTOL)
     scores, _ = ReferenceMLP.of(net).forward((pixels - mean) / std, train=False)
@@ -170,12 +171,14 @@ BAD_CALLS = [
                  id="evaluate-labels-float"),
     pytest.param(lambda net: net.evaluate(_bad_pixels(), np.zeros(4, int), [0, 4]), "index",
                  id="evaluate-index-range"),
-    pytest.param(lambda net: net.set_standardisation(np.zeros(D + 1), np.ones(D)), "mean",
-                 id="standardisation-mean"),
-    pytest.param(lambda net: net.set_standardisation(np.zeros(D), np.ones((D, 1))), "std",
-                 id="standardisation-std-shape"),
-    pytest.param(lambda net: net.set_standardisation(np.zeros(D), np.zeros(D)), "std",
-                 id="standardisation-std-zero"),
+    pytest.param(lambda net: net.set_preprocessing(Standardise(np.zeros(D + 1), np.ones(D + 1))),
+                 "preprocessing", id="preprocessing-features"),
+    pytest.param(lambda net: net.set_preprocessing((np.zeros(D), np.ones(D))), "preprocessing",
+                 id="preprocessing-not-fitted"),
+    pytest.param(lambda net: net.set_preprocessing(Standardise(np.zeros(D), np.ones((D, 1)))),
+                 "std", id="standardisation-std-shape"),
+    pytest.param(lambda net: net.set_preprocessing(Standardise(np.zeros(D), np.zeros(D))),
+                 "std", id="standardisation-std-zero"),
 ]
 
 
@@ -212,8 +215,8 @@ def small_run(seed=0, batch_size=8):
     net = Network(spec, seed=seed, max_batch=batch_size, momentum=0.9, nesterov=True)
     rng = np.random.default_rng(11)
     pixels = rng.integers(0, 256, (64, spec.input_size), dtype=np.uint8)
-    net.set_standardisation(pixels.mean(axis=0), pixels.std(axis=0) + 1,
-                            image_shape=TRAIN_IMAGE_SHAPE)
+    net.set_preprocessing(Standardise(pixels.mean(axis=0), pixels.std(axis=0) + 1),
+                          image_shape=TRAIN_IMAGE_SHAPE)
     source = net.batch_source(pixels, rng.integers(0, K, len(pixels)))
     order = np.resize(rng.permutation(len(pixels)), 101 * batch_size)
     augment = Augment(True, 1, 0.1, 0.5)
@@ -418,7 +421,7 @@ def test_label_smoothed_loss_and_gradients_match_the_reference(smoothed_net):
 def test_label_smoothed_evaluate_reports_the_smoothed_loss(smoothed_net, images):
     net = smoothed_net
     pixels, labels, mean, std = images
-    net.set_standardisation(mean, std)
+    net.set_preprocessing(Standardise(mean, std))
     expected = ReferenceMLP.of(net).evaluate((pixels - mean) / std, labels)
     result = net.evaluate(pixels, labels)
     for key, value in expected.items():
@@ -476,7 +479,8 @@ def test_test_time_flips_average_each_image_with_its_mirror():
     rng = np.random.default_rng(4)
     pixels = rng.integers(0, 256, (11, 60), dtype=np.uint8)
     labels = rng.integers(0, K, 11)
-    net.set_standardisation(pixels.mean(axis=0), pixels.std(axis=0) + 1, image_shape=shape)
+    net.set_preprocessing(Standardise(pixels.mean(axis=0), pixels.std(axis=0) + 1),
+                          image_shape=shape)
     mirror = pixels.reshape(11, *shape)[:, :, :, ::-1].reshape(11, 60)  # NumPy's own flip
     expected = (net.predict_proba(mirror) + net.predict_proba(pixels)) / 2
     index = np.array([3, 0, 7])

@@ -4,6 +4,7 @@ import pytest
 
 from cifar_engine.data import load_dataset, make_split
 from cifar_engine.errors import UserError
+from cifar_engine.preprocessing import fit_preprocessing
 from cifar_engine.runs import RunFolder
 from cifar_engine.trainer import (Callbacks, Diverged, Interrupted, Trainer, build_network,
                                   make_plan)
@@ -24,7 +25,8 @@ def _trainer(dataset, **settings):
                             "n_s": "2ep", "eta_min": 1e-4, "eta_max": 5e-2, "eval_every": 7,
                             "checkpoint_every": 5, **settings})
     split = make_split(dataset, config.split, config.n_val)
-    net = build_network(config, split, dataset.image_shape, dataset.class_names)
+    preprocessing = fit_preprocessing(config.zca, split.train.images, split.train.index)
+    net = build_network(config, preprocessing, dataset.image_shape, dataset.class_names)
     return Trainer(config, split, net, make_plan(config, len(split.train)))
 
 
@@ -51,6 +53,8 @@ SETTINGS = [
     pytest.param({"batch_norm": True, "hidden": (16, 12), "dropout": 0.2, "momentum": 0.9,
                   "flip": True, "translate": 2, "noise": 0.1, "noise_fraction": 0.5},
                  id="bn-dropout-augment-momentum"),
+    pytest.param({"zca": 0.1, "flip": True, "translate": 2, "noise": 0.1, "momentum": 0.9},
+                 id="zca-augment-momentum"),
 ]
 
 

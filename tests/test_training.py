@@ -21,6 +21,7 @@ def test_train_writes_a_run_folder_and_returns_its_summary(tmp_path):
     assert summary == json.loads((tmp_path / "run" / "summary.json").read_text())
     assert {"train_acc", "val_acc", "test_acc", "steps", "epochs", "seconds", "seed",
             "compile_seconds", "data", "environment"} <= set(summary)
+    assert summary["preprocessing"] == {"kind": "standardise"}
     net, _ = cifar_engine.load_network(tmp_path / "run" / "model.npz")
     assert net.class_names == ("ant", "bee", "cow") and net.image_shape == (3, 8, 8)
 
@@ -38,3 +39,22 @@ def test_fit_trains_from_loaded_data_and_writes_nothing(tmp_path):
     assert list(columns["step"]) == [6, 12, 18, 24] and result.losses.shape == (24,)
     assert np.array_equal(result.losses, again.losses) and result.test_acc == again.test_acc
     assert 0 <= result.val_acc <= 1 and result.compile_seconds >= 0
+
+
+def test_a_zca_run_whitens_with_statistics_cached_beside_the_data(tmp_path):
+    root = write_image_tree(tmp_path / "images", per_class=(100, 20), size=(8, 8)).path
+    config = TrainConfig(data=str(root), zca=0.1, hidden=(12,), batch_size=10,
+                         schedule="triangular", n_s="2ep", cycles=1, eta_min=1e-4,
+                         eta_max=0.05)
+
+    result, summary = cifar_engine.train(config, out=tmp_path / "run",
+                                         cache_dir=tmp_path / "cache")
+
+    assert summary["preprocessing"] == {"kind": "zca", "eps": 0.1}
+    assert "zca = 0.1" in (tmp_path / "run" / "config.toml").read_text()
+    data = cifar_engine.load_dataset(root, cache_dir=tmp_path / "cache")
+    assert [p.name for p in data.cache_entry.glob("zca-eps0.1-*.npz")]
+    net, _ = cifar_engine.load_network(tmp_path / "run" / "model.npz")
+    assert net.preprocessing.kind == "zca" and net.preprocessing.eps == 0.1
+    # the model takes raw images: the test accuracy the run measured on its whitened copy
+    assert net.evaluate(data.test_images, data.test_labels)["accuracy"] == result.test_acc

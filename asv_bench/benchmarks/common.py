@@ -65,7 +65,13 @@ def network(config, dtype="float32", seed=0):
     spec = NetworkSpec(input_size=D, n_classes=K, hidden=c["hidden"], batch_norm=c["batch_norm"],
                        lam=LAM, dtype=dtype)
     net = Network(spec, seed=seed, max_batch=max(c["batch_size"], 1000), momentum=MOMENTUM)
-    net.set_standardisation(np.full(D, 120.0), np.full(D, 64.0), image_shape=IMAGE_SHAPE)
+    mean, std = np.full(D, 120.0), np.full(D, 64.0)
+    if hasattr(net, "set_preprocessing"):
+        from cifar_engine.preprocessing import Standardise
+
+        net.set_preprocessing(Standardise(mean, std), image_shape=IMAGE_SHAPE)
+    else:  # the engine of commits before preprocessing was one fitted value (bench-history)
+        net.set_standardisation(mean, std, image_shape=IMAGE_SHAPE)
     return net
 
 

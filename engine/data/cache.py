@@ -8,18 +8,24 @@ written into a temporary folder and renamed into place, so a half-written entry 
 appears; on load it is checked against meta.json and rebuilt when anything disagrees. The
 temporary folder's name holds the builder's pid: a build removes those of builders that
 died (killed during a decode, say) before it starts its own.
+
+An entry may also hold statistics fitted on its arrays (`cached_arrays`: a preprocessing's
+fit, say), each an .npz written atomically beside the arrays, checksummed, and removed with
+the entry.
 """
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
-from ..atomic import TEMP_SUFFIX, remove_dead_temps, temp_prefix
-from ..errors import DataError
+from ..atomic import TEMP_SUFFIX, atomic_write, remove_dead_temps, temp_prefix
+from ..errors import DataError, UserError
 from .dataset import Dataset, check_dataset
 from .paths import default_cache_dir
 from .reasons import reason
@@ -120,7 +126,8 @@ def _load(entry):
         if _checksums(arrays) != meta["checksums"]:
             return None
         dataset = Dataset(**arrays, class_names=tuple(meta["class_names"]),
-                          image_shape=tuple(meta["image_shape"]), source=meta["source"])
+                          image_shape=tuple(meta["image_shape"]), source=meta["source"],
+                          cache_entry=entry)
         check_dataset(dataset, entry)
     except (OSError, ValueError, KeyError, TypeError):  # DataError is a ValueError too
         return None
@@ -180,3 +187,52 @@ def cached_dataset(path, kind, options, read, cache_dir=None):
         if dataset is None:
             raise DataError(f"{entry}: the cache entry just written does not read back")
     return dataset
+
+
+# -- statistics fitted on an entry's arrays --------------------------------------------------
+
+CHECKSUM = "sha256"  # the member of a statistics file that checksums the others
+
+
+def _arrays_digest(arrays):
+    """sha256 of every array's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name} {array.dtype.str} {array.shape}\n".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def _read_arrays(path):
+    """The arrays of a statistics file, or None when it is missing or does not check out."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+        checksum = str(arrays.pop(CHECKSUM)[()])
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error):
+        return None
+    return arrays if checksum == _arrays_digest(arrays) else None
+
+
+def cached_arrays(path, compute):
+    """The arrays that `compute()` returns ({name: array}), read from the .npz at `path`
+    when an earlier call left them there, else computed and written there atomically.
+
+    A file that is damaged (it fails its checksum, or does not read) is computed again and
+    replaced. path None: computed, not cached. A cache folder that cannot be written costs
+    only the saving: the arrays are still returned.
+    """
+    if path is None:
+        return compute()
+    path = Path(path)
+    arrays = _read_arrays(path)
+    if arrays is None:
+        arrays = compute()
+        remove_dead_temps(path.parent)
+        try:
+            with atomic_write(path) as file:
+                np.savez(file, **arrays, **{CHECKSUM: np.array(_arrays_digest(arrays))})
+        except UserError:
+            pass
+    return arrays

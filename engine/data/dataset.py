@@ -29,6 +29,8 @@ class Dataset:
     image_shape : (C, H, W)
     source : str, what was read (kind and path)
     train_batches : int64 (N_train,), batch number 0..4 of each training image
+    cache_entry : Path or None, the cache entry folder the arrays were read from (statistics
+        fitted on them are cached there); None for a Dataset built in memory
     """
 
     train_images: np.ndarray = field(repr=False)
@@ -39,6 +41,7 @@ class Dataset:
     image_shape: tuple
     source: str
     train_batches: np.ndarray = field(repr=False)
+    cache_entry: object = field(default=None, repr=False)
 
     @property
     def n_classes(self):

@@ -1,4 +1,5 @@
 """`cifar-engine train` and the commands on its run folders, as a user runs them."""
+import json
 import os
 import signal
 import subprocess
@@ -7,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from cifar_engine.cli.main import main
-from fakes import FAST_TRAIN as FAST
+from click.testing import CliRunner
+
+from cifar_engine.cli.main import cli, main
+from fakes import FAST_TRAIN as FAST, assert_one_line_error
 
 CLI = [sys.executable, "-m", "cifar_engine.cli.main"]
 
@@ -154,3 +157,46 @@ def test_predict_refuses_an_image_of_another_size(capsys, images, tmp_path):
     assert main(["predict", str(tmp_path / "run"), str(tmp_path / "wide.png")]) == 2
     err = capsys.readouterr().err
     assert "wide.png: image is 9x8, the model takes 8x8" in err
+
+
+@pytest.mark.parametrize("value, message", [
+    ("-1", "--zca must be in [0, inf), got -1.0"),
+    ("nan", "--zca must be a number, got nan"),
+    ("inf", "--zca must be in [0, inf), got inf"),
+])
+def test_a_zca_eps_below_0_or_not_finite_is_one_line(images, tmp_path, value, message):
+    result = CliRunner().invoke(cli, ["train", "--data", str(images), "--out",
+                                      str(tmp_path / "run"), "--zca", value])
+
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_zca_is_an_option_of_train_with_its_help():
+    result = CliRunner().invoke(cli, ["train", "--help"])
+
+    text = " ".join(result.output.split()).replace("- ", "-")  # click wraps the help
+    assert "--zca EPS ZCA-whiten the inputs with eps relative to the mean eigenvalue (0.1 " \
+           "works well); 0 = per-feature standardisation. [in [0, inf)] [default: 0.0]" in text
+
+
+def test_a_zca_model_predicts_raw_image_files_as_its_network_predicts_the_arrays(
+        capsys, images, tmp_path):
+    from cifar_engine import load_dataset, load_network
+
+    code, out = _train(capsys, images, tmp_path / "run", "--cycles", "1", "--zca", "0.1")
+    assert code == 0, out.err
+    files = sorted((images / "test").glob("*/*.png"))  # class, then file: the arrays' order
+    assert main(["predict", str(tmp_path / "run"), *map(str, files)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+
+    net, _ = load_network(tmp_path / "run" / "model.npz")
+    data = load_dataset(images)
+    assert net.preprocessing.kind == "zca" and len(data.test_images) == len(files) == 60
+    expected = [net.class_names[k] for k in net.predict(data.test_images)]
+    assert [line.rsplit(": ", 1)[1].split(" (")[0] for line in lines] == expected
+    assert [line.rsplit(": ", 1)[0] for line in lines] == list(map(str, files))
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["preprocessing"] == {"kind": "zca", "eps": 0.1}
+    assert main(["evaluate", str(tmp_path / "run")]) == 0
+    assert f"test  accuracy {summary['test_acc']:.4f}" in capsys.readouterr().out

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from cifar_engine.data import Dataset, make_split
-from cifar_engine.data.splits import feature_stats
 from cifar_engine.errors import SettingError
 
 
@@ -47,36 +46,6 @@ def test_all_validates_on_the_end_of_the_last_batch(dataset):
         dataset.train_batches[split.train.index]))
     assert sorted(np.concatenate([split.train.index, split.val.index])) == list(range(20))
     _check_views(split, dataset)
-
-
-def test_mean_and_std_are_those_of_the_train_part(dataset):
-    split = make_split(dataset, "all", n_val=5)
-
-    train = dataset.train_images[split.train.index].astype(np.float64)
-    np.testing.assert_allclose(split.mean, train.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(split.std, train.std(axis=0), rtol=1e-12)
-    assert split.mean.dtype == split.std.dtype == np.float64
-
-
-@pytest.mark.parametrize("chunk_rows", [1, 3, 7, 1000])
-def test_chunked_statistics_do_not_depend_on_the_chunk_size(chunk_rows):
-    images = np.random.default_rng(1).integers(0, 256, (50, 8), dtype=np.uint8)
-    index = np.arange(3, 50, 2)
-
-    mean, std = feature_stats(images, index, chunk_rows=chunk_rows)
-
-    np.testing.assert_allclose(mean, images[index].mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(std, images[index].std(axis=0), rtol=1e-12)
-
-
-def test_a_constant_feature_gets_std_1():
-    images = np.full((10, 3), 7, dtype=np.uint8)
-    images[:, 1] = np.arange(10)
-
-    mean, std = feature_stats(images, np.arange(10), chunk_rows=4)
-
-    assert std[0] == std[2] == 1.0 and std[1] == pytest.approx(np.arange(10).std())
-    assert mean[0] == 7.0
 
 
 @pytest.mark.parametrize("split, n_val, setting, message", [
