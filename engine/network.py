@@ -226,7 +226,9 @@ class Network:
             lam=float(spec.lam), momentum=self.momentum, nesterov=self.nesterov,
             dropout=float(spec.dropout), loss=_LOSS_CODES[spec.loss],
             label_smoothing=float(spec.label_smoothing), bn_alpha=float(spec.bn_alpha),
-            bn_eps=float(spec.bn_eps), seed=self.seed)
+            bn_eps=float(spec.bn_eps), seed=self.seed, kernels=step.Kernels(
+                batch_norm=_on(spec.batch_norm), dropout=_on(spec.dropout > 0),
+                svm=_on(spec.loss == "svm")))
 
     def set_preprocessing(self, preprocessing, class_names=None, image_shape=None):
         """How raw images become inputs: a fitted `Preprocessing` of the network's D
@@ -467,6 +469,11 @@ class Network:
         picked = np.maximum(p[np.arange(index.size), labels], np.finfo(np.float64).tiny)
         return {"loss": float(-np.mean(np.log(picked))),
                 "accuracy": float(np.mean(np.argmax(p, axis=1) == labels))}
+
+
+def _on(used):
+    """A Kernels switch: True, or None where the network never runs that kernel."""
+    return True if used else None
 
 
 def _expect_shape(name, a, shape, dtype=None):

@@ -21,10 +21,11 @@ from collections import namedtuple
 
 import numba
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from .batch import gather
-from .blas import copy_matrix
+from .blas import copy_matrix, gemm
 from .batchnorm import batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train
 from .dense import dense_backward, dense_backward_input, dense_forward
 from .dropout import dropout_forward
@@ -64,11 +65,39 @@ fill params[:n_weights] (the entries that L2 decays).
 StepConfig = namedtuple(
     "StepConfig",
     ["lam", "momentum", "nesterov", "dropout", "loss", "label_smoothing", "bn_alpha", "bn_eps",
-     "seed"],
+     "seed", "kernels"],
 )
 StepConfig.__doc__ = """Scalars of a training step: L2 lam, SGD momentum mu and Nesterov flag,
 dropout rate p, loss (XENT or SVM), label_smoothing (float, XENT only; SVM ignores it),
-batch-norm running-average alpha and eps, and the seed."""
+batch-norm running-average alpha and eps, the seed, and the optional Kernels compiled in."""
+
+Kernels = namedtuple("Kernels", ["batch_norm", "dropout", "svm"])
+Kernels.__doc__ = """Which optional kernels the compiled step holds: each True, or None for
+one the network never runs. A None switch has its own type, so Numba compiles the step
+without that kernel: a cold start compiles only what the run uses (batch norm, dropout
+and the hinge loss are about a quarter of the step's code). ALL_KERNELS holds them all."""
+ALL_KERNELS = Kernels(True, True, True)
+
+
+def _optional(kernel, off=None):
+    """`kernel` behind a Kernels switch: f(switch, *args) calls kernel(*args), and compiles
+    to nothing (returning `off`) where the switch is None."""
+    def call(switch, *args):
+        return kernel(*args) if switch is not None else off
+
+    @overload(call)
+    def _typed(switch, *args):
+        if isinstance(switch, types.NoneType):
+            return lambda switch, *args: off
+        return lambda switch, *args: kernel(*args)
+    return call
+
+
+_batchnorm_forward_train = _optional(batchnorm_forward_train)
+_batchnorm_forward_infer = _optional(batchnorm_forward_infer)
+_batchnorm_backward = _optional(batchnorm_backward)
+_dropout_forward = _optional(dropout_forward)
+_svm_hinge = _optional(svm_hinge, off=np.nan)
 
 BatchSource = namedtuple("BatchSource", ["images", "labels", "mean", "inv_std", "image_shape"])
 BatchSource.__doc__ = """A uint8 dataset and its standardisation: images uint8[N, D],
@@ -85,7 +114,7 @@ def _vector(slab, off, size):
     return slab[off:off + size]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def forward(buf, cfg, X, train, step):
     """Scores of the rows of X (float[n, D]) in the last layer's H block; returns that view.
 
@@ -105,27 +134,29 @@ def forward(buf, cfg, X, train, step):
             dense_forward(out, h_in, w, _vector(buf.params, lay[B], m), not last)
         else:
             s = _matrix(buf.acts, lay[S], n, m)
-            dense_forward(s, h_in, w, buf.params[0:0], False)
+            gemm(s, h_in, w, False, True)  # no bias: beta takes its place
             gamma = _vector(buf.params, lay[GAMMA], m)
             beta = _vector(buf.params, lay[BETA], m)
             run_mean = _vector(buf.running, lay[RUN_MEAN], m)
             run_var = _vector(buf.running, lay[RUN_VAR], m)
             if train:
-                batchnorm_forward_train(out, _matrix(buf.acts, lay[S_HAT], n, m),
-                                        _vector(buf.acts, lay[MU], m),
-                                        _vector(buf.acts, lay[INV_STD], m),
-                                        run_mean, run_var, s, gamma, beta,
-                                        cfg.bn_alpha, cfg.bn_eps, not last)
+                _batchnorm_forward_train(cfg.kernels.batch_norm, out,
+                                         _matrix(buf.acts, lay[S_HAT], n, m),
+                                         _vector(buf.acts, lay[MU], m),
+                                         _vector(buf.acts, lay[INV_STD], m),
+                                         run_mean, run_var, s, gamma, beta,
+                                         cfg.bn_alpha, cfg.bn_eps, not last)
             else:
-                batchnorm_forward_infer(out, s, run_mean, run_var, gamma, beta,
-                                        cfg.bn_eps, not last)
+                _batchnorm_forward_infer(cfg.kernels.batch_norm, out, s, run_mean, run_var,
+                                         gamma, beta, cfg.bn_eps, not last)
         if train and cfg.dropout > 0 and not last:
-            dropout_forward(out, cfg.dropout, derive_key(cfg.seed, DROPOUT_STREAM + l, step))
+            _dropout_forward(cfg.kernels.dropout, out, cfg.dropout,
+                             derive_key(cfg.seed, DROPOUT_STREAM + l, step))
         h_in = out
     return h_in
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def loss_gradient(buf, cfg, scores, y):
     """Mean data loss of scores (float[n, K]) against y; its gradient goes to grad_a.
 
@@ -136,11 +167,11 @@ def loss_gradient(buf, cfg, scores, y):
     G = _matrix(buf.grad_a, 0, n, K)
     losses = buf.losses[:n]
     if cfg.loss == SVM:
-        return svm_hinge(G, losses, scores, y)
+        return _svm_hinge(cfg.kernels.svm, G, losses, scores, y)
     return softmax_xent(G, losses, scores, y, cfg.label_smoothing)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def backward(buf, cfg, X, lam, eta=-1.0):
     """Gradients of every parameter into grads, from the loss gradient in grad_a.
 
@@ -159,11 +190,11 @@ def backward(buf, cfg, X, lam, eta=-1.0):
         d, m = buf.dims[l], buf.dims[l + 1]
         G = _matrix(g_slab, 0, n, m)
         if lay[GAMMA] >= 0:
-            batchnorm_backward(G, _vector(buf.grads, lay[GAMMA], m),
-                               _vector(buf.grads, lay[BETA], m),
-                               _matrix(buf.acts, lay[S_HAT], n, m),
-                               _vector(buf.acts, lay[INV_STD], m),
-                               _vector(buf.params, lay[GAMMA], m))
+            _batchnorm_backward(cfg.kernels.batch_norm, G, _vector(buf.grads, lay[GAMMA], m),
+                                _vector(buf.grads, lay[BETA], m),
+                                _matrix(buf.acts, lay[S_HAT], n, m),
+                                _vector(buf.acts, lay[INV_STD], m),
+                                _vector(buf.params, lay[GAMMA], m))
         h_in = X if l == 0 else _matrix(buf.acts, buf.layout[l - 1, H], n, d)
         w = _matrix(buf.params, lay[W], m, d)
         db = _vector(buf.grads, lay[B], m) if lay[B] >= 0 else buf.grads[0:0]
@@ -177,7 +208,7 @@ def backward(buf, cfg, X, lam, eta=-1.0):
                          cfg.momentum, cfg.nesterov, cfg.lam, hi - lo)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def train_step(buf, cfg, X, y, eta, step):
     """Forward, backward and SGD update on one batch; returns its mean data loss.
 
@@ -189,8 +220,9 @@ def train_step(buf, cfg, X, y, eta, step):
         return loss
     backward(buf, cfg, X, 0.0, eta)
     nw = buf.n_weights
+    # no decay (n_decay 0), typed as the call above so that both share one compiled body
     sgd_momentum(buf.params[nw:], buf.velocity[nw:], buf.grads[nw:], eta, cfg.momentum,
-                 cfg.nesterov)
+                 cfg.nesterov, cfg.lam, np.int64(0))
     return loss
 
 

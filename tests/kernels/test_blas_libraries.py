@@ -107,13 +107,14 @@ import numba, numpy as np
 from cifar_engine.kernels import blas
 from cifar_engine.kernels.batch import Augment
 from cifar_engine.network import Network, NetworkSpec
+from cifar_engine.preprocessing import Standardise
 shape = (3, 8, 8)
 spec = NetworkSpec(input_size=192, n_classes=10, hidden=(96, 48), batch_norm=True,
                    dropout=0.2, lam=0.001)
 net = Network(spec, seed=3, max_batch=64, momentum=0.9)
 rng = np.random.default_rng(5)
 pixels = rng.integers(0, 256, (640, 192), dtype=np.uint8)
-net.set_standardisation(pixels.mean(axis=0), pixels.std(axis=0) + 1, image_shape=shape)
+net.set_preprocessing(Standardise(pixels.mean(axis=0), pixels.std(axis=0) + 1), image_shape=shape)
 source = net.batch_source(pixels, rng.integers(0, 10, 640))
 order = rng.permutation(640)
 assert net.run_steps(source, order, 0, 32, 0, np.full(20, 0.05), np.zeros(20, np.float32),
