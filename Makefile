@@ -57,13 +57,17 @@ clean:
 
 # -- speed (asv and the side-by-side comparison) ----------------------------------------------
 ASV := cd asv_bench && ../$(BIN)/asv
-HISTORY ?= 3
+HISTORY ?= 10
 TORCH_VERSION ?= 2.13.0
 
 .PHONY: bench bench-history bench-preview compare
 
+# The machine's description carries the BLAS the engine chose on it (auto: measured).
+BLAS_DESCRIPTION = $(BIN)/python -c "from cifar_engine.kernels import blas, blas_libraries as b; \
+	d = blas.describe(); print(f'{b._cpu_model()} | engine BLAS {d[\"library\"]} {d[\"version\"]} (installed: {\", \".join(d[\"installed\"])})')"
+
 asv_bench/.machine: $(STAMP)
-	$(ASV) machine --yes
+	$(ASV) machine --yes --cpu "$$(cd .. && $(BLAS_DESCRIPTION))"
 	touch $@
 
 bench: asv_bench/.machine

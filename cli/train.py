@@ -157,7 +157,7 @@ class _Display(Observer):
 
     def compiling(self, trainer):
         self.announced = True
-        click.echo("compiling the kernels (once per install; up to a minute)...", err=True)
+        click.echo("compiling the kernels (once per install; 15-30 s)...", err=True)
 
     def compiled(self):
         if self.announced:

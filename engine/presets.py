@@ -48,3 +48,10 @@ for _sigma in ("1e-1", "1e-3", "1e-4"):
             ("trains normally" if _bn or _sigma != "1e-4" else "stays near chance (10%)"),
             {**_BN_RUN, "hidden": (50, 50), "batch_norm": _bn, "init": "gaussian",
              "sigma": float(_sigma)})
+
+PRESETS["two-layer-best"] = Preset(
+    "140 hidden, dropout 0.2, momentum 0.9, noise 0.1 on half of each batch, batch 500, all but "
+    "5000, lam 0.006, eta 2.6e-4..6.7e-2, five cycles of n_s 10 epochs (100 epochs)", "55.7%",
+    dict(hidden=(140,), split="all", n_val=5000, batch_size=500, lam=0.006, momentum=0.9,
+         dropout=0.2, noise=0.1, noise_fraction=0.5, schedule="triangular", eta_min=2.6e-4,
+         eta_max=6.7e-2, n_s="10ep", cycles=5))

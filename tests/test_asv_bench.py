@@ -27,7 +27,7 @@ def _benchmarks():
             for _, cls in inspect.getmembers(module, inspect.isclass):
                 if cls.__module__ != module.__name__:
                     continue
-                methods = [m for m in dir(cls) if m.startswith(("time_", "peakmem_"))]
+                methods = [m for m in dir(cls) if m.startswith(("time_", "peakmem_", "track_"))]
                 grid = itertools.product(*cls.params) if hasattr(cls, "params") else [()]
                 for params in grid:
                     for method in methods:
@@ -42,7 +42,7 @@ BENCHMARKS = list(_benchmarks())
 
 def test_every_kernel_module_has_a_benchmark_module():
     kernels = Path(__file__).resolve().parents[1] / "engine" / "kernels"
-    covered = {"blas", "dense", "losses", "batchnorm", "dropout", "sgd", "batch", "step"}
+    covered = {"blas", "blas_libraries", "dense", "losses", "batchnorm", "dropout", "sgd", "batch", "step"}
     have = {p.stem for p in kernels.glob("*.py")} - {"__init__", "rng", "serial"}
     assert have <= covered
     assert {f"bench_{k}" for k in covered} <= {p.stem for p in (BENCH_DIR / "benchmarks").glob("bench_*.py")}
@@ -52,4 +52,6 @@ def test_every_kernel_module_has_a_benchmark_module():
 def test_benchmark_runs_once(cls, method, params):
     bench = cls()
     bench.setup(*params)
-    getattr(bench, method)(*params)
+    result = getattr(bench, method)(*params)
+    if method.startswith("track_"):
+        assert result > 0

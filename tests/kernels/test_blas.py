@@ -1,4 +1,4 @@
-"""blas.py: C = op(A) op(B) through NumPy's OpenBLAS, and the np.dot fallback, against NumPy."""
+"""blas.py: C = op(A) op(B) through the chosen CBLAS, and the np.dot fallback, against NumPy."""
 import os
 import subprocess
 import sys

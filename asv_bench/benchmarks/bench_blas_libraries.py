@@ -1,0 +1,56 @@
+"""The training step and its GEMM-only bound on each BLAS library the engine can call.
+
+A process links its compiled kernels to one library (engine/kernels/blas_libraries.py), so
+each figure comes from a worker process of compare.py run with CIFAR_ENGINE_BLAS set:
+milliseconds per step, the median of its rounds. A library that is not installed (or an
+engine from before the choice existed, for any library but NumPy's OpenBLAS, which every
+engine used) is skipped.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .common import CONFIGS, TINY
+
+COMPARE = Path(__file__).resolve().parents[1] / "compare.py"
+LIBRARIES = ["openblas", "mkl"]
+
+
+def _installed():
+    try:
+        from cifar_engine.kernels.blas_libraries import installed
+    except ImportError:  # an engine before the choice: NumPy's OpenBLAS only
+        return {"openblas"}
+    return set(installed())
+
+
+def _worker_ms(config, impl, library):
+    env = {**os.environ, "CIFAR_ENGINE_BLAS": library, "NUMBA_NUM_THREADS": "2",
+           "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
+    done = subprocess.run([sys.executable, str(COMPARE), "--worker", f"{config}:{impl}",
+                           "--rounds", "2" if TINY else "5", "--no-epoch"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"{config}:{impl} on {library}: {done.stderr[-1000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])[f"{impl} step"] * 1e3
+
+
+class StepByLibrary:
+    """ms per training step (as the trainer runs it) and per step's products alone."""
+
+    params = [LIBRARIES, ["A"] if TINY else sorted(CONFIGS)]  # TINY: the test suite's check
+    param_names = ["blas", "config"]
+    unit = "ms"
+    timeout = 900
+
+    def setup(self, blas, config):
+        if blas not in _installed():
+            raise NotImplementedError(f"{blas} is not installed")
+
+    def track_engine_step(self, blas, config):
+        return _worker_ms(config, "engine", blas)
+
+    def track_gemm_bound(self, blas, config):
+        return _worker_ms(config, f"gemm[{blas}]", blas)
