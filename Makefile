@@ -67,7 +67,8 @@ BLAS_DESCRIPTION = $(BIN)/python -c "from cifar_engine.kernels import blas, blas
 	d = blas.describe(); print(f'{b._cpu_model()} | engine BLAS {d[\"library\"]} {d[\"version\"]} (installed: {\", \".join(d[\"installed\"])})')"
 
 asv_bench/.machine: $(STAMP)
-	$(ASV) machine --yes --cpu "$$(cd .. && $(BLAS_DESCRIPTION))"
+	$(ASV) machine --yes
+	$(ASV) machine --yes --machine "$$(hostname)" --cpu "$$(cd .. && $(BLAS_DESCRIPTION))"
 	touch $@
 
 bench: asv_bench/.machine
@@ -75,7 +76,7 @@ bench: asv_bench/.machine
 
 bench-history: asv_bench/.machine
 	@# asv exits 2 when a benchmark fails on some commit (an older engine API): still publish
-	$(ASV) run --show-stderr --skip-existing-commits HEAD~$(HISTORY)..HEAD $(BENCH_ARGS) || \
+	$(ASV) run --show-stderr --skip-existing-successful HEAD~$(HISTORY)..HEAD $(BENCH_ARGS) || \
 		echo "bench-history: some benchmarks failed on some commits (see above)"
 	$(ASV) publish
 	@echo "dashboard: asv_bench/html/index.html (serve it with: cd asv_bench && ../$(BIN)/asv preview)"

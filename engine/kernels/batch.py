@@ -1,15 +1,16 @@
-"""The batch side: gather a mini-batch from the uint8 images into a float buffer.
+"""The batch side: gather a mini-batch from the stored images into a float buffer.
 
-The dataset stays uint8 in memory (150 MB for CIFAR-10's training set); each batch is
-standardised on the fly as it is gathered, and augmented in the same pass. Augmentation
-acts on the standardised image: a pixel that is translated in from outside the frame is 0
-(the training mean), and noise is in units of each feature's standard deviation.
+The dataset stays compact in memory: uint8 (150 MB for CIFAR-10's training set), or int16
+for whitened images (see preprocessing.py); each batch is scaled on the fly as it is
+gathered, and augmented in the same pass. Augmentation acts on the preprocessed image: a
+pixel that is translated in from outside the frame is 0 (the training mean), and noise is
+in units of each feature's scale.
 
     X        : float[n, D]   the batch (output), D = C * H * W, channel-major like CIFAR
-    images   : uint8[N, D]   the whole dataset (or memory map)
+    images   : uint8 or int16[N, D]   the whole dataset (or memory map)
     rows     : int64[n]      which images form the batch, in batch order
-    mean     : float[D]      per-feature mean of the training split
-    inv_std  : float[D]      1 / per-feature standard deviation of the training split
+    mean     : float[D]      per-feature offset (the training split's mean; 0 when whitened)
+    inv_std  : float[D]      per-feature scale (1 / std; the quantisation step when whitened)
 """
 from collections import namedtuple
 

@@ -100,7 +100,9 @@ _dropout_forward = _optional(dropout_forward)
 _svm_hinge = _optional(svm_hinge, off=np.nan)
 
 BatchSource = namedtuple("BatchSource", ["images", "labels", "mean", "inv_std", "image_shape"])
-BatchSource.__doc__ = """A uint8 dataset and its standardisation: images uint8[N, D],
+BatchSource.__doc__ = """A dataset in the form the gather kernel reads, and its
+preprocessing's offset and scale (input = (images[row] - mean) * inv_std): images uint8[N, D]
+with a standardisation, or int16[N, D] whitened images with mean 0 and a per-feature step;
 labels int64[N], mean and inv_std float[D], image_shape (C, H, W)."""
 
 
