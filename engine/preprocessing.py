@@ -269,7 +269,8 @@ class Zca(Preprocessing):
         inverse_step = (1.0 / self.step).astype(np.float32)
         for start in range(0, images.shape[0], BLAS_ROWS):
             values = self.whitened(images[start:start + BLAS_ROWS])
-            values *= inverse_step
+            with np.errstate(over="ignore"):  # a damaged step overflows; the clip bounds it
+                values *= inverse_step
             np.rint(values, out=values)
             np.clip(values, -INT16_MAX, INT16_MAX, out=values)
             stored[start:start + BLAS_ROWS] = np.nan_to_num(values, copy=False)
