@@ -75,8 +75,7 @@ Kernels = namedtuple("Kernels", ["batch_norm", "dropout", "svm"])
 Kernels.__doc__ = """Which optional kernels the compiled step holds: each True, or None for
 one the network never runs. A None switch has its own type, so Numba compiles the step
 without that kernel: a cold start compiles only what the run uses (batch norm, dropout
-and the hinge loss are about a quarter of the step's code). ALL_KERNELS holds them all."""
-ALL_KERNELS = Kernels(True, True, True)
+and the hinge loss took about a quarter of a 3072-50-10 net's cold start)."""
 
 
 def _optional(kernel, off=None):
