@@ -64,7 +64,7 @@ TORCH_VERSION ?= 2.13.0
 
 # The machine's description carries the BLAS the engine chose on it (auto: measured).
 BLAS_DESCRIPTION = $(BIN)/python -c "from cifar_engine.kernels import blas, blas_libraries as b; \
-	d = blas.describe(); print(f'{b._cpu_model()} | engine BLAS {d[\"library\"]} {d[\"version\"]} (installed: {\", \".join(d[\"installed\"])})')"
+	d = blas.describe(); print(f'{b.cpu_model()} | engine BLAS {d[\"library\"]} {d[\"version\"]} (installed: {\", \".join(d[\"installed\"])})')"
 
 asv_bench/.machine: $(STAMP)
 	$(ASV) machine --yes

@@ -332,11 +332,24 @@ def engine_library():
     return library_name()
 
 
-def worker_env(impl, env):
-    """A gemm[LIB] worker runs the engine's gemm on LIB; the others as the user chose."""
+def run_worker(config, impl, rounds, epochs=True, blas=None):
+    """`worker` in a fresh process with THREADS threads everywhere: {name: seconds}.
+
+    A gemm[LIB] worker runs the engine's gemm on LIB; the others on `blas` when given,
+    else as CIFAR_ENGINE_BLAS chooses. Raises RuntimeError with the worker's stderr.
+    """
+    env = {**os.environ, "NUMBA_NUM_THREADS": str(THREADS), "OPENBLAS_NUM_THREADS": str(THREADS),
+           "OMP_NUM_THREADS": str(THREADS)}
     if impl.startswith("gemm["):
-        return {**env, "CIFAR_ENGINE_BLAS": impl[len("gemm["):-1]}
-    return env
+        blas = impl[len("gemm["):-1]
+    if blas is not None:
+        env["CIFAR_ENGINE_BLAS"] = blas
+    cmd = [sys.executable, __file__, "--worker", f"{config}:{impl}", "--rounds", str(rounds),
+           *([] if epochs else ["--no-epoch"])]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"{config}:{impl} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def available(impl, config, compile_):
@@ -392,7 +405,8 @@ def environment():
 
     info = {"python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "cpu": _cpu(), "date": time.strftime("%Y-%m-%d"), "engine_blas": blas.describe(),
+            "cpu": blas_libraries.cpu_model(), "date": time.strftime("%Y-%m-%d"),
+            "engine_blas": blas.describe(),
             "blas_auto_measurement": blas_libraries.measured_choice()}
     try:
         import threadpoolctl
@@ -408,16 +422,6 @@ def environment():
     except ImportError:
         pass
     return info
-
-
-def _cpu():
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main():
@@ -438,21 +442,17 @@ def main():
     for c in configs:
         print(f"config {c}: engine vs NumPy after 3 steps, max relative difference "
               f"{check_agreement(c):.1e}", flush=True)
-    env = {**os.environ, "NUMBA_NUM_THREADS": str(THREADS), "OPENBLAS_NUM_THREADS": str(THREADS),
-           "OMP_NUM_THREADS": str(THREADS)}
     raw = {}
     for c in configs:
         impls = [i for i in IMPLEMENTATIONS if available(i, c, args.compile)]
         raw[c] = {}
         for _ in range(args.runs):  # interleaved: every implementation once per run
             for impl in impls:
-                cmd = [sys.executable, __file__, "--worker", f"{c}:{impl}",
-                       "--rounds", str(args.rounds)]
-                out = subprocess.run(cmd, env=worker_env(impl, env), capture_output=True,
-                                     text=True)
-                if out.returncode != 0:
-                    raise SystemExit(f"{c}:{impl} failed:\n{out.stderr[-2000:]}")
-                for name, seconds in json.loads(out.stdout.strip().splitlines()[-1]).items():
+                try:
+                    figures = run_worker(c, impl, args.rounds)
+                except RuntimeError as err:
+                    raise SystemExit(str(err))
+                for name, seconds in figures.items():
                     raw[c].setdefault(name, []).append(seconds)
         print(f"config {c}: measured", flush=True)
     print_table(raw, engine_library())

@@ -288,7 +288,7 @@ def environment():
     """What the run ran on: versions, threads, BLAS, CPU model, git commit when known."""
     import numba
 
-    from .kernels import blas
+    from .kernels import blas, blas_libraries
 
     return {
         "engine": __version__,
@@ -298,7 +298,7 @@ def environment():
         "threads": numba.get_num_threads(),
         "threading_layer": _threading_layer(),
         "blas": blas.describe(),
-        "cpu": _cpu_model(),
+        "cpu": blas_libraries.cpu_model() or None,
         "git_commit": _git_commit(),
     }
 
@@ -310,17 +310,6 @@ def _threading_layer():
         return numba.threading_layer()
     except ValueError:  # no parallel region has run yet
         return None
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as file:
-            for line in file:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def _git_commit():

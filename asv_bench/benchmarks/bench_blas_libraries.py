@@ -6,15 +6,14 @@ milliseconds per step, the median of its rounds. A library that is not installed
 engine from before the choice existed, for any library but NumPy's OpenBLAS, which every
 engine used) is skipped.
 """
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 from .common import CONFIGS, TINY
 
-COMPARE = Path(__file__).resolve().parents[1] / "compare.py"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from compare import run_worker  # noqa: E402
+
 LIBRARIES = ["openblas", "mkl"]
 
 
@@ -27,14 +26,8 @@ def _installed():
 
 
 def _worker_ms(config, impl, library):
-    env = {**os.environ, "CIFAR_ENGINE_BLAS": library, "NUMBA_NUM_THREADS": "2",
-           "OPENBLAS_NUM_THREADS": "2", "OMP_NUM_THREADS": "2"}
-    done = subprocess.run([sys.executable, str(COMPARE), "--worker", f"{config}:{impl}",
-                           "--rounds", "2" if TINY else "5", "--no-epoch"],
-                          env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:
-        raise RuntimeError(f"{config}:{impl} on {library}: {done.stderr[-1000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])[f"{impl} step"] * 1e3
+    figures = run_worker(config, impl, 2 if TINY else 5, epochs=False, blas=library)
+    return figures[f"{impl} step"] * 1e3
 
 
 class StepByLibrary:

@@ -17,6 +17,7 @@ import ctypes
 import glob
 import json
 import os
+import platform
 import sys
 import time
 from collections import namedtuple
@@ -163,16 +164,18 @@ def _user_cache():
 
 def _machine_key(files):
     sizes = {name: [path, os.path.getsize(path)] for name, path in files.items()}
-    return {"cpu": _cpu_model(), "cores": len(os.sched_getaffinity(0)), "libraries": sizes}
+    return {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "libraries": sizes}
 
 
-def _cpu_model():
+def cpu_model():
+    """The CPU's model name (Linux's /proc/cpuinfo, else the platform's), or ""."""
     try:
         with open("/proc/cpuinfo") as file:
-            return next((line.split(":", 1)[1].strip() for line in file
+            name = next((line.split(":", 1)[1].strip() for line in file
                          if line.startswith("model name")), "")
     except OSError:
-        return ""
+        name = ""
+    return name or platform.processor()
 
 
 def _write_json(path, value):
