@@ -3,6 +3,7 @@ import click
 import numpy as np
 
 from cifar_engine.cli.options import data_options
+from cifar_engine.settings import TTAS
 
 run_folder = click.argument("run", type=click.Path(file_okay=False))
 MAX_BATCH = 1000  # rows a compiled evaluation or prediction call takes at once
@@ -26,7 +27,7 @@ model_choice = click.option(
     show_default=True, help="The run's final model (model.npz) or the one of its best "
                             "validation accuracy (best.npz).")
 tta_choice = click.option(
-    "--tta", type=click.Choice(["none", "flip"]), default="none", show_default=True,
+    "--tta", type=click.Choice(TTAS), default="none", show_default=True,
     help="Test-time augmentation: flip averages the probabilities of each image and its "
          "mirror image.")
 

@@ -13,7 +13,7 @@ from cifar_engine.spec import NetworkSpec
 # Flags spelled otherwise than "--" + the setting's name with dashes.
 _FLAGS = {"batch_norm": "--bn"}
 # Settings whose option is a pair of flags (--x/--no-x) rather than one that turns it on.
-_PAIRED = {"batch_norm"}
+_PAIRED = {"batch_norm", "flip"}  # presets turn these on
 # Options whose parameter name differs from the setting they set.
 _PARAM = {"data": "src"}
 SETTING_OF_PARAM = {param: name for name, param in _PARAM.items()}

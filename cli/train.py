@@ -115,8 +115,11 @@ def _train(trainer, folder, prepared, notes):
         for s, handler in previous.items():
             signal.signal(s, handler)
     summary = finish(result_of(trainer), folder, prepared, notes)
+    plain = summary.get("without_tta")
+    tta = "" if plain is None else (f" with test-time {summary['tta']}s (without: test "
+                                    f"{plain['test_acc']:.2%}, val {plain['val_acc']:.2%})")
     click.echo(f"test accuracy {summary['test_acc']:.2%} (val {summary['val_acc']:.2%}, "
-               f"train {summary['train_acc']:.2%}) after {trainer.step} steps in "
+               f"train {summary['train_acc']:.2%}){tta} after {trainer.step} steps in "
                f"{trainer.seconds:.1f} s of training")
     click.echo(f"run folder: {folder.path}")
 

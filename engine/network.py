@@ -15,7 +15,7 @@ from .kernels.batch import NO_AUGMENT
 from .kernels.losses import softmax
 from .errors import SettingError, require
 from .preprocessing import Preprocessing, Standardise
-from .settings import SETTINGS
+from .settings import SETTINGS, TTAS
 from .spec import NetworkSpec
 
 __all__ = ["Network", "NetworkSpec", "plan_layout"]  # the spec travels with the network
@@ -28,7 +28,6 @@ _ALIGN = 16  # slab offsets start on 64-byte lines for float32
 # one thread: waking the other threads for each of a step's ~20 small loops costs more than
 # they save, and meanwhile OpenBLAS has the other cores for the products.
 PARALLEL_MIN_WORK = 400_000
-TTA = ("none", "flip")  # test-time augmentations of predict_proba
 
 
 class _Slab:
@@ -430,19 +429,22 @@ class Network:
         tta="flip" (test-time augmentation): the mean of the probabilities of each image
         and of its mirror image (left-right), which needs the network's image_shape.
         """
-        if tta not in TTA:
-            raise SettingError("tta", f"must be one of {', '.join(TTA)}, got {tta!r}")
-        probabilities = self._probabilities(images, index)
+        if tta not in TTAS:
+            raise SettingError("tta", f"must be one of {', '.join(TTAS)}, got {tta!r}")
+        images = np.asarray(images)
+        if index is not None:  # preprocess only the chosen rows (whitening costs 19 MFLOP each)
+            images = images[_checked_index(index, images.shape[0])]
+        probabilities = self._probabilities(images)
         if tta == "flip":
-            probabilities += self._probabilities(self.mirrored(images, index))
+            probabilities += self._probabilities(self.mirrored(images))
             probabilities /= 2
         return probabilities
 
-    def _probabilities(self, images, index=None):
+    def _probabilities(self, images):
         source = self.batch_source(images)
-        index = _checked_index(index, source.images.shape[0])
-        scores = np.empty((index.size, self.spec.n_classes), dtype=self.dtype)
-        step.predict_scores(scores, self._buf, self._config(), source, index, NO_AUGMENT)
+        scores = np.empty((source.images.shape[0], self.spec.n_classes), dtype=self.dtype)
+        step.predict_scores(scores, self._buf, self._config(), source,
+                            _checked_index(None, scores.shape[0]), NO_AUGMENT)
         softmax(scores, scores)
         return scores
 

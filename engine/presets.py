@@ -57,12 +57,17 @@ PRESETS["two-layer-best"] = Preset(
          eta_max=6.7e-2, n_s="10ep", cycles=5))
 
 # The wide recipe of issue 13 (what a fast MLP reaches in minutes): ZCA-whitened inputs,
-# flips and 2-pixel shifts, BN and dropout, one-cycle, label smoothing. 175 steps an epoch.
+# flips and 2-pixel shifts, BN and dropout, one-cycle, label smoothing, and flips again at
+# test time. Batch 512 runs 6% more images a second than 256 on two cores; 88 steps an epoch.
 _WIDE = dict(hidden=(1024, 512), batch_norm=True, dropout=0.2, split="all", n_val=5000,
-             zca=0.1, flip=True, translate=2, batch_size=256, momentum=0.9, lam=0.00025,
-             label_smoothing=0.1, schedule="one-cycle", eta_min=0.005, eta_max=0.05,
-             warmup=0.2, anneal="cos")
+             zca=0.1, flip=True, translate=2, batch_size=512, momentum=0.9, lam=0.00025,
+             label_smoothing=0.1, schedule="one-cycle", eta_min=0.01, eta_max=0.1,
+             warmup=0.2, anneal="cos", tta="flip")
 PRESETS["best-10min"] = Preset(
-    "3072-1024-512-10 BN, dropout 0.2, ZCA 0.1, flips and shifts of 2, one-cycle 0.005..0.05 "
-    "(warm-up 0.2, cosine), label smoothing 0.1, batch 256, 90 epochs", "70% in 10 minutes "
-    "(issue 13's goal)", {**_WIDE, "epochs": 90, "eval_every": 1575})
+    "3072-1024-512-10 BN, dropout 0.2, ZCA 0.1, flips and shifts of 2, one-cycle 0.01..0.1 "
+    "(warm-up 0.2, cosine), label smoothing 0.1, batch 512, 100 epochs, test-time flips",
+    "70% in 10 min", {**_WIDE, "epochs": 100, "eval_every": 880})
+PRESETS["best-30min"] = Preset(
+    "the same recipe twice as wide (3072-2048-1024-10) with dropout 0.3, 130 epochs",
+    "72% in 30 min",
+    {**_WIDE, "hidden": (2048, 1024), "dropout": 0.3, "epochs": 130, "eval_every": 1144})

@@ -19,6 +19,7 @@ from .schedules import ANNEALS, SCHEDULES
 
 LOSSES = ("xent", "svm")
 DTYPES = ("float32", "float64")
+TTAS = ("none", "flip")  # test-time augmentations (Network.predict_proba)
 MAX_SEED = 2**63 - 1  # the seed is an int64 in the compiled random streams
 MAX_STEPS = 10**9      # steps (or epochs, cycles) beyond any run that could finish: 11 days at 1 ms
 
@@ -190,6 +191,9 @@ TRAIN = _table(
     Setting("flip", bool, False, "Augmentation: random horizontal flips."),
     Setting("translate", int, 0, "Augmentation: random translations by up to K pixels "
             "(less than the image's height and width).", 0, 2**15),
+    Setting("tta", "choice", "none", "Test-time augmentation of the final validation and test "
+            "accuracies: flip averages the probabilities of each image and its mirror "
+            "image.", choices=TTAS),
     Setting("eval_every", int, 0, "Evaluate every N steps.  [default: about 50 evaluations]",
             0, MAX_STEPS),
     Setting("checkpoint_every", int, 1000, "Write checkpoint.npz every N steps.", 1, MAX_STEPS),

@@ -64,6 +64,7 @@ class TrainConfig:
     noise_fraction: float = _D["noise_fraction"]
     flip: bool = _D["flip"]
     translate: int = _D["translate"]
+    tta: str = _D["tta"]
     eval_every: int = _D["eval_every"]
     checkpoint_every: int = _D["checkpoint_every"]
     threads: int = _D["threads"]

@@ -292,8 +292,20 @@ class Trainer:
                          va["accuracy"])
 
     def final_accuracies(self):
-        """{'train_acc', 'val_acc', 'test_acc'}: train on the whole train part."""
-        return {f"{name}_acc": self.evaluate(name)["accuracy"] for name in PARTS}
+        """{'train_acc', 'val_acc', 'test_acc'}, each on its whole part. Under the tta
+        setting, validation and test are test-time augmented and 'without_tta' holds their
+        plain accuracies; train_acc is always plain (it measures the fit)."""
+        plain = {f"{name}_acc": self.evaluate(name)["accuracy"] for name in PARTS}
+        if self.config.tta == "none":
+            return plain
+        augmented = {f"{name}_acc": self.evaluate_tta(name) for name in PARTS[1:]}
+        return {**plain, **augmented, "without_tta": {key: plain[key] for key in augmented}}
+
+    def evaluate_tta(self, part):
+        """The accuracy on a part ("val", "test") under the tta setting."""
+        part = getattr(self.split, part)
+        return self.net.evaluate_tta(part.images, part.labels, part.index,
+                                     self.config.tta)["accuracy"]
 
 
 def check_translate(translate, image_shape):

@@ -69,6 +69,7 @@ class RunResult:
     test_acc: float
     seconds: float
     compile_seconds: float
+    without_tta: dict = None  # {'val_acc', 'test_acc'} without test-time augmentation
 
     def columns(self):
         """The history by column name: {name: float64[n_evaluations]}."""
@@ -79,7 +80,9 @@ class RunResult:
         """The JSON-ready summary of the run (summary.json without its environment)."""
         return {"train_acc": self.train_acc, "val_acc": self.val_acc, "test_acc": self.test_acc,
                 "steps": self.steps, "epochs": self.epochs, "seconds": round(self.seconds, 3),
-                "compile_seconds": round(self.compile_seconds, 3), "seed": self.config.seed}
+                "compile_seconds": round(self.compile_seconds, 3), "seed": self.config.seed,
+                **({} if self.without_tta is None else
+                   {"tta": self.config.tta, "without_tta": self.without_tta})}
 
 
 def start(prepared, net=None, step=0, history=()):
@@ -156,10 +159,18 @@ def _best_summary(folder, result, prepared):
     if not folder.best.exists() or not result.history:
         return None
     row = max(result.history, key=lambda r: r.val_acc)  # the first of equal bests, as saved
+    best = {"step": int(row.step), "val_acc": row.val_acc}
+    tta = result.config.tta
+    if row.step == result.steps:  # the final model: its test accuracies are known
+        best["test_acc"] = (result.without_tta or vars(result))["test_acc"]
+        return {**best, **({} if tta == "none" else {"test_acc_tta": result.test_acc})}
     net, _ = load_network(folder.best, max_batch=EVAL_CHUNK)
     test = prepared.split.test
-    return {"step": int(row.step), "val_acc": row.val_acc,
-            "test_acc": net.evaluate(test.images, test.labels, test.index)["accuracy"]}
+    best["test_acc"] = net.evaluate(test.images, test.labels, test.index)["accuracy"]
+    if tta != "none":
+        best["test_acc_tta"] = net.evaluate_tta(test.images, test.labels, test.index,
+                                                tta)["accuracy"]
+    return best
 
 
 def train(config, out=None, cache_dir=None, observers=(), overwrite=False):

@@ -1,8 +1,8 @@
 """The classic results, reproduced by the presets on the real data (slow: make test-slow).
 
-Each bound is the published figure less 1.5 points (the issue's acceptance), or the
-qualitative finding where nothing was published.
-"""
+Each bound is the published figure less 1.5 points (the issue's acceptance), the
+qualitative finding where nothing was published, or the goal itself for best-10min and
+best-30min (whose time limits `make test-slow` does not check: see the README)."""
 import pytest
 
 import cifar_engine
@@ -17,6 +17,9 @@ FLOORS = {
     "two-layer-tuned": 0.52 - 0.015,
     "three-layer-bn": 0.535 - 0.015,
     "init-sigma-1e-4-bn": 0.50,
+    "two-layer-best": 0.557 - 0.015,
+    "best-10min": 0.70,
+    "best-30min": 0.72,
 }
 
 

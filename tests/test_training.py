@@ -58,3 +58,32 @@ def test_a_zca_run_whitens_with_statistics_cached_beside_the_data(tmp_path):
     assert net.preprocessing.kind == "zca" and net.preprocessing.eps == 0.1
     # the model takes raw images: the test accuracy the run measured on its whitened copy
     assert net.evaluate(data.test_images, data.test_labels)["accuracy"] == result.test_acc
+
+
+def test_a_tta_run_reports_flipped_validation_and_test_accuracies_beside_plain_ones(tmp_path):
+    root = write_image_tree(tmp_path / "images", per_class=(100, 20), size=(8, 8)).path
+    config = TrainConfig(data=str(root), tta="flip", hidden=(12,), batch_size=10,
+                         schedule="triangular", n_s="2ep", cycles=1, eta_min=1e-4,
+                         eta_max=0.05, split="all", n_val=60, eval_every=12)
+
+    result, summary = cifar_engine.train(config, out=tmp_path / "run",
+                                         cache_dir=tmp_path / "cache")
+
+    data = cifar_engine.load_dataset(root, cache_dir=tmp_path / "cache")
+    net, _ = cifar_engine.load_network(tmp_path / "run" / "model.npz")
+    val = slice(len(data.train_labels) - 60, None)
+    flipped_test = net.predict(data.test_images, tta="flip") == data.test_labels
+    flipped_val = net.predict(data.train_images[val], tta="flip") == data.train_labels[val]
+    assert summary["tta"] == "flip"
+    assert summary["test_acc"] == flipped_test.mean() and summary["val_acc"] == flipped_val.mean()
+    assert summary["without_tta"] == {
+        "test_acc": net.evaluate(data.test_images, data.test_labels)["accuracy"],
+        "val_acc": net.evaluate(data.train_images[val], data.train_labels[val])["accuracy"]}
+    plain_train = net.evaluate(data.train_images[:-60], data.train_labels[:-60])["accuracy"]
+    assert summary["train_acc"] == plain_train
+    best = summary["best"]
+    best_net, _ = cifar_engine.load_network(tmp_path / "run" / "best.npz")
+    assert best["test_acc"] == best_net.evaluate(data.test_images,
+                                                 data.test_labels)["accuracy"]
+    assert best["test_acc_tta"] == np.mean(
+        best_net.predict(data.test_images, tta="flip") == data.test_labels)

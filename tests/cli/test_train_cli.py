@@ -53,6 +53,28 @@ def test_dry_run_prints_the_plan_and_writes_only_the_schedule(capsys, images, tm
     assert {p.name for p in (tmp_path / "dry").iterdir()} == {"schedule.png"}
 
 
+def test_flags_turn_off_what_a_preset_turns_on(capsys, images, tmp_path):
+    code = main(["train", "--preset", "best-10min", "--data", str(images), "--n-val", "60",
+                 "--hidden", "16", "--batch-size", "10", "--steps", "4", "--no-flip",
+                 "--no-bn", "--tta", "none", "--out", str(tmp_path / "run")])
+    assert code == 0
+    config = (tmp_path / "run" / "config.toml").read_text()
+    assert "flip = false" in config and "batch_norm = false" in config
+    assert 'tta = "none"' in config and "zca = 0.1" in config
+    assert "without_tta" not in json.loads((tmp_path / "run" / "summary.json").read_text())
+
+
+def test_a_preset_with_test_time_flips_reports_both_accuracies(capsys, images, tmp_path):
+    code = main(["train", "--preset", "best-10min", "--data", str(images), "--n-val", "60",
+                 "--hidden", "16", "--batch-size", "10", "--steps", "4",
+                 "--out", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert code == 0 and summary["tta"] == "flip"
+    assert (f"test accuracy {summary['test_acc']:.2%}" in out and "with test-time flips "
+            f"(without: test {summary['without_tta']['test_acc']:.2%}" in out)
+
+
 @pytest.mark.parametrize("args, option", [
     (["--eta-min", "0.5", "--eta-max", "0.1"], "--eta-min"),
     (["--lam", "-1"], "--lam"),
