@@ -422,31 +422,34 @@ class Network:
         loss = total / index.size
         return {"cost": loss + self.penalty(), "loss": loss, "accuracy": correct / index.size}
 
-    def predict_proba(self, images, index=None, tta="none"):
+    def predict_proba(self, images, index=None, tta="none", source=None):
         """Class probabilities float[len(index), K] (softmax of the scores) of raw uint8
-        images.
+        images[index] (default: all).
 
         tta="flip" (test-time augmentation): the mean of the probabilities of each image
         and of its mirror image (left-right), which needs the network's image_shape.
+        source: this network's `batch_source(images)`, when the caller holds one, so that
+        the images are not preprocessed again; else only the chosen rows are (whitening
+        costs 19 MFLOP an image).
         """
         if tta not in TTAS:
             raise SettingError("tta", f"must be one of {', '.join(TTAS)}, got {tta!r}")
         images = np.asarray(images)
-        if index is not None:  # preprocess only the chosen rows (whitening costs 19 MFLOP each)
-            images = images[_checked_index(index, images.shape[0])]
-        probabilities = self._probabilities(images)
+        if source is None:
+            if index is not None:
+                images, index = images[_checked_index(index, images.shape[0])], None
+            source = self.batch_source(images)
+        probabilities = self._probabilities(source, index)
         if tta == "flip":
-            probabilities += self._probabilities(self.mirrored(images))
+            mirrored = self.batch_source(self.mirrored(images, index))
+            probabilities += self._probabilities(mirrored)
             probabilities /= 2
         return probabilities
 
-    def _probabilities(self, images):
-        source = self.batch_source(images)
-        scores = np.empty((source.images.shape[0], self.spec.n_classes), dtype=self.dtype)
-        step.predict_scores(scores, self._buf, self._config(), source,
-                            _checked_index(None, scores.shape[0]), NO_AUGMENT)
-        softmax(scores, scores)
-        return scores
+    def _probabilities(self, source, index=None):
+        probabilities = self.scores(source, index)
+        softmax(probabilities, probabilities)
+        return probabilities
 
     def mirrored(self, images, index=None):
         """The raw images images[index] (uint8[N, D]) mirrored left-right:
@@ -462,12 +465,13 @@ class Network:
         """Predicted labels int64[len(index)] of raw uint8 images (tta: see predict_proba)."""
         return np.argmax(self.predict_proba(images, index, tta), axis=1)
 
-    def evaluate_tta(self, images, labels, index=None, tta="flip"):
-        """{'loss', 'accuracy'} of the test-time-augmented probabilities (predict_proba):
-        the mean of -log p[label], and the share of images whose largest p is the label."""
+    def evaluate_tta(self, images, labels, index=None, tta="flip", source=None):
+        """{'loss', 'accuracy'} of the test-time-augmented probabilities (predict_proba,
+        which takes `source`): the mean of -log p[label], and the share of images whose
+        largest p is the label."""
         index = _checked_index(index, np.asarray(images).shape[0])
         labels = np.asarray(labels)[index]
-        p = self.predict_proba(images, index, tta).astype(np.float64)
+        p = self.predict_proba(images, index, tta, source).astype(np.float64)
         picked = np.maximum(p[np.arange(index.size), labels], np.finfo(np.float64).tiny)
         return {"loss": float(-np.mean(np.log(picked))),
                 "accuracy": float(np.mean(np.argmax(p, axis=1) == labels))}

@@ -302,10 +302,11 @@ class Trainer:
         return {**plain, **augmented, "without_tta": {key: plain[key] for key in augmented}}
 
     def evaluate_tta(self, part):
-        """The accuracy on a part ("val", "test") under the tta setting."""
-        part = getattr(self.split, part)
-        return self.net.evaluate_tta(part.images, part.labels, part.index,
-                                     self.config.tta)["accuracy"]
+        """The accuracy on a part ("val", "test") under the tta setting: the part's
+        preprocessed source is reused; only the augmented views are preprocessed."""
+        source, part = self._sources[part], getattr(self.split, part)
+        return self.net.evaluate_tta(part.images, part.labels, part.index, self.config.tta,
+                                     source)["accuracy"]
 
 
 def check_translate(translate, image_shape):

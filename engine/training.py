@@ -162,14 +162,17 @@ def _best_summary(folder, result, prepared):
     best = {"step": int(row.step), "val_acc": row.val_acc}
     tta = result.config.tta
     if row.step == result.steps:  # the final model: its test accuracies are known
-        best["test_acc"] = (result.without_tta or vars(result))["test_acc"]
-        return {**best, **({} if tta == "none" else {"test_acc_tta": result.test_acc})}
+        if tta == "none":
+            return {**best, "test_acc": result.test_acc}
+        return {**best, "test_acc": result.without_tta["test_acc"],
+                "test_acc_tta": result.test_acc}
     net, _ = load_network(folder.best, max_batch=EVAL_CHUNK)
     test = prepared.split.test
-    best["test_acc"] = net.evaluate(test.images, test.labels, test.index)["accuracy"]
+    source = net.batch_source(test.images, test.labels)
+    best["test_acc"] = net.evaluate_source(source, test.index)["accuracy"]
     if tta != "none":
-        best["test_acc_tta"] = net.evaluate_tta(test.images, test.labels, test.index,
-                                                tta)["accuracy"]
+        best["test_acc_tta"] = net.evaluate_tta(test.images, test.labels, test.index, tta,
+                                                source)["accuracy"]
     return best
 
 

@@ -493,5 +493,8 @@ def test_test_time_flips_average_each_image_with_its_mirror():
                                            rel=1e-5)
     plain = net.evaluate_tta(pixels, labels, tta="none")
     assert plain["accuracy"] == net.evaluate(pixels, labels)["accuracy"]
+    held = net.batch_source(pixels)  # a caller's own source: the same probabilities
+    np.testing.assert_array_equal(net.predict_proba(pixels, index, "flip", source=held),
+                                  net.predict_proba(pixels, index, "flip"))
     with pytest.raises(ValueError, match="tta must be one of"):
         net.predict_proba(pixels, tta="rotate")
