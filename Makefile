@@ -10,7 +10,7 @@ SHARED_ARCHIVE := ../shared/data/cifar-10-jpeg.tar.gz
 # the checkout, else what `cifar-engine data download` fetches into data/.
 DATA ?= $(or $(CIFAR_ENGINE_DATA),$(wildcard $(SHARED_ARCHIVE)))
 
-.PHONY: train test test-slow test-data install data clean
+.PHONY: train test test-slow test-matrix test-data install data clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,18 @@ test: $(STAMP) test-data
 
 test-slow: $(STAMP) test-data
 	$(BIN)/python -m pytest -m slow -q
+
+# The tests whose outcome depends on the BLAS, under each library and each OpenBLAS kernel
+# choice: as the machine sets OPENBLAS_CORETYPE, unset, and forced to Haswell's kernels.
+BLAS_TESTS := tests/kernels tests/test_network.py tests/test_preprocessing.py \
+	tests/test_estimator.py tests/test_training.py tests/cli/test_search_kill.py
+CORETYPES := "" "-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE" "OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512"
+
+test-matrix: $(STAMP) test-data
+	@for blas in openblas mkl; do for core in $(CORETYPES); do \
+		echo "== CIFAR_ENGINE_BLAS=$$blas $$core"; \
+		env $$core CIFAR_ENGINE_BLAS=$$blas $(BIN)/python -m pytest -m "not slow" -q $(BLAS_TESTS) || exit 1; \
+	done; done
 
 clean:
 	rm -rf $(VENV) data/cache .pytest_cache

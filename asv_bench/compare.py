@@ -318,7 +318,10 @@ def _gemm_bounds():
         from cifar_engine.kernels.blas_libraries import installed
     except ImportError:  # an engine before the choice (asv's history): NumPy's OpenBLAS
         return ("gemm[openblas]",)
-    return tuple(f"gemm[{name}]" for name in installed())
+    # OPENBLAS_CORETYPE set: also OpenBLAS on the kernels this CPU would choose, so the
+    # table says what the variable costs (the variables unset in that worker alone)
+    native = ("gemm[openblas-native]",) if os.environ.get("OPENBLAS_CORETYPE") else ()
+    return tuple(f"gemm[{name}]" for name in installed()) + native
 
 
 IMPLEMENTATIONS = ("engine", *_gemm_bounds(), "gemm+data", "numpy", "torch", "torch.compile",
@@ -340,7 +343,11 @@ def run_worker(config, impl, rounds, epochs=True, blas=None):
     """
     env = {**os.environ, "NUMBA_NUM_THREADS": str(THREADS), "OPENBLAS_NUM_THREADS": str(THREADS),
            "OMP_NUM_THREADS": str(THREADS)}
-    if impl.startswith("gemm["):
+    if impl == "gemm[openblas-native]":
+        blas = "openblas"
+        for name in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+            env.pop(name, None)
+    elif impl.startswith("gemm["):
         blas = impl[len("gemm["):-1]
     if blas is not None:
         env["CIFAR_ENGINE_BLAS"] = blas
@@ -439,6 +446,10 @@ def main():
         print(json.dumps(worker(config, impl, args.rounds, epochs=not args.no_epoch)))
         return
     configs = args.configs.split(",")
+    from cifar_engine.kernels.blas import describe
+
+    if describe()["slowed"]:
+        print(f"note: {describe()['slowed']}: gemm[openblas-native] is OpenBLAS without it")
     for c in configs:
         print(f"config {c}: engine vs NumPy after 3 steps, max relative difference "
               f"{check_agreement(c):.1e}", flush=True)

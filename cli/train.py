@@ -59,7 +59,7 @@ def _fresh(config, notes, out, overwrite, cache_dir, dry_run):
         _print_plan(prepared, folder, notes)
         return
     with folder.claim_new(overwrite=overwrite):
-        folder.write_text(folder.config, config.to_toml(notes))
+        folder.write_text(folder.config, prepared.config.to_toml(notes))
         _train(start(prepared), folder, prepared, notes)
 
 
@@ -83,7 +83,7 @@ def _resume(path, given, cache_dir, dry_run):
             _print_plan(prepared, folder, notes)
             return
         if notes:
-            folder.write_text(folder.config, config.to_toml(notes))
+            folder.write_text(folder.config, prepared.config.to_toml(notes))
         _train(start(prepared, net, step, history), folder, prepared, notes)
 
 
@@ -91,7 +91,10 @@ def _train(trainer, folder, prepared, notes):
     from cifar_engine.trainer import Diverged, Interrupted
     from cifar_engine.training import FolderObserver, finish, result_of
 
-    for note in notes:
+    from cifar_engine.kernels.blas import describe
+
+    slowed = describe()["slowed"]
+    for note in [*notes, *([slowed] if slowed else [])]:
         click.echo(f"note: {note}", err=True)
     display = _Display(trainer)
     observers = [FolderObserver(folder), display]

@@ -4,6 +4,7 @@ Python checks every argument here; the kernels only ever see arrays of the right
 dtype. Parameter tensors are named as in the course this engine grew from, 1-based:
 W1, b1 (or gamma1, beta1 with batch norm), ..., WL, bL.
 """
+import functools
 import os
 
 import numba
@@ -17,6 +18,7 @@ from .errors import SettingError, require
 from .preprocessing import Preprocessing, Standardise
 from .settings import SETTINGS, TTAS
 from .spec import NetworkSpec
+from .threads import blas_single
 
 __all__ = ["Network", "NetworkSpec", "plan_layout"]  # the spec travels with the network
 
@@ -24,10 +26,16 @@ _LOSS_CODES = {"xent": step.XENT, "svm": step.SVM}
 _NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
 _ALIGN = 16  # slab offsets start on 64-byte lines for float32
 
-# Training steps whose largest kernel has fewer elements than this run best with Numba on
-# one thread: waking the other threads for each of a step's ~20 small loops costs more than
-# they save, and meanwhile OpenBLAS has the other cores for the products.
-PARALLEL_MIN_WORK = 400_000
+
+
+def _compiled(method):
+    """A method that runs compiled kernels: its products get the BLAS pools at one thread
+    (the kernels split them between Numba's threads by shape: `kernels.blas`)."""
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        with blas_single():
+            return method(*args, **kwargs)
+    return call
 
 
 class _Slab:
@@ -213,9 +221,10 @@ class Network:
         return sum(p.size for p in self.parameters.values())
 
     def step_threads(self, batch_size):
-        """Numba threads that train this network fastest at batch_size (PARALLEL_MIN_WORK)."""
-        work = max(batch_size * max(self.spec.dims), self._buf.params.size)
-        return numba.config.NUMBA_NUM_THREADS if work >= PARALLEL_MIN_WORK else 1
+        """Numba threads that train this network fastest at batch_size: all of them, as
+        the products are split between them and the small loops run serially anyway
+        (`kernels.serial`)."""
+        return numba.config.NUMBA_NUM_THREADS
 
     # -- configuration ----------------------------------------------------------------------
 
@@ -282,13 +291,16 @@ class Network:
         return step.BatchSource(stored, labels, np.ascontiguousarray(offset, self.dtype),
                                 np.ascontiguousarray(scale, self.dtype), shape)
 
+    @_compiled
     def scores(self, source, index=None):
         """Scores float[len(index), K] of source's rows `index` (default: all), in inference
         mode: one compiled call, n_max rows at a time. source: a `batch_source` or
         `float_source`."""
         index = _checked_index(index, source.images.shape[0])
         out = np.empty((index.size, self.spec.n_classes), dtype=self.dtype)
-        step.predict_scores(out, self._buf, self._config(), source, index, NO_AUGMENT)
+        wt = np.empty_like(self._buf.params)
+        step.transposed_weights(wt, self._buf)
+        step.predict_scores(out, self._buf, self._config(), source, index, NO_AUGMENT, wt)
         return out
 
     # -- float-array API ---------------------------------------------------------------------
@@ -313,33 +325,39 @@ class Network:
             raise ValueError(f"{name} must hold labels in [0, {self.spec.n_classes})")
         return np.ascontiguousarray(y, dtype=np.int64)
 
+    @_compiled
     def forward(self, X, train=False, step_number=0):
         """Scores float[n, K] of the rows of X (float[n, D]); a copy.
 
         train=True uses batch statistics (updating the running ones) and dropout.
         """
         X = self._checked_inputs(X)
-        return step.forward(self._buf, self._config(), X, bool(train), int(step_number)).copy()
+        return step.forward(self._buf, self._config(), X, bool(train), int(step_number),
+                            self._buf.params[:0]).copy()
 
+    @_compiled
     def loss_and_gradients(self, X, y, step_number=0):
         """Mean data loss of (X, y) in training mode; fills `gradients` (no update)."""
         X = self._checked_inputs(X)
         y = self._checked_labels(y, X.shape[0])
         cfg = self._config()
-        scores = step.forward(self._buf, cfg, X, True, int(step_number))
+        scores = step.forward(self._buf, cfg, X, True, int(step_number), self._buf.params[:0])
         loss = step.loss_gradient(self._buf, cfg, scores, y)
         step.backward(self._buf, cfg, X, cfg.lam)
         return float(loss)
 
+    @_compiled
     def objective(self, X, y, train=True, step_number=0):
         """(cost, loss) of (X, y): cost = loss + lam * sum ||W||^2. No gradient, no update."""
         X = self._checked_inputs(X)
         y = self._checked_labels(y, X.shape[0])
         cfg = self._config()
-        scores = step.forward(self._buf, cfg, X, bool(train), int(step_number))
+        scores = step.forward(self._buf, cfg, X, bool(train), int(step_number),
+                              self._buf.params[:0])
         loss = float(step.loss_gradient(self._buf, cfg, scores, y))
         return loss + self.penalty(), loss
 
+    @_compiled
     def train_step(self, X, y, eta, step_number=0):
         """One forward, backward and SGD update on (X, y) with learning rate eta.
 
@@ -361,6 +379,7 @@ class Network:
 
     # -- uint8-image API -------------------------------------------------------------------
 
+    @_compiled
     def run_steps(self, source, order, first_row, batch_size, step0, etas, losses_out,
                   augment=NO_AUGMENT, correct_out=None):
         """Train len(etas) steps on consecutive batches of `order`; see `step.run_steps`.
@@ -412,6 +431,7 @@ class Network:
         mode."""
         return self.evaluate_source(self.batch_source(images, labels), index)
 
+    @_compiled
     def evaluate_source(self, source, index=None):
         """`evaluate` of a source's rows `index` (default: all): a caller that evaluates
         the same images again and again builds their source (and preprocesses them) once."""

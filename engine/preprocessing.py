@@ -10,7 +10,10 @@ each kind may store its images as it likes.
     standardise  per-feature (x - mean) / std; stored = the images themselves, no copy
     zca          ZCA whitening, applied once to the whole image set and stored as int16
 
-`fit_preprocessing` maps the `zca` setting to its kind. Nothing here imports Numba.
+`fit_preprocessing` maps the `zca` setting to its kind. The whitening's products go
+through the engine's `gemm` (its fixed split by shape: the same bits on any thread count)
+and the eigen-decomposition runs with the BLAS pools at one thread, for the same reason;
+both are imported when first used, so loading a standardised model compiles nothing.
 """
 import hashlib
 from dataclasses import dataclass, field
@@ -248,20 +251,25 @@ class Zca(Preprocessing):
     @classmethod
     def fitted(cls, images, index, eps):
         """The whitening of images[index], computed (`fit` caches it)."""
+        from .threads import blas_single
+
         mean = feature_stats(images, index)[0]
-        eigenvalues, U = np.linalg.eigh(_covariance(images, index, mean))
+        covariance = _covariance(images, index, mean)
+        with blas_single():
+            eigenvalues, U = np.linalg.eigh(covariance)
         eigenvalues = np.maximum(eigenvalues, 0.0)  # rounding leaves some at -1e-13
         # eps relative to the mean eigenvalue; rows without any variance count it as 1
         gains = 1.0 / np.sqrt(eigenvalues + eps * (eigenvalues.mean() or 1.0))
-        whiten = (U * gains) @ U.T
+        whiten = _product(U * gains, U, trans_b=True)
         reach = _reach(images, index, mean)
-        return cls(mean, whiten, np.abs(whiten) @ reach / INT16_MAX, eps)
+        step = _product(np.abs(whiten), reach[:, None])[:, 0] / INT16_MAX
+        return cls(mean, whiten, step, eps)
 
     def whitened(self, rows):
         """whiten (rows - mean) of rows uint8 or float (n, D): float32 (n, D), unrounded."""
         centred = rows.astype(np.float32)
         centred -= self.mean.astype(np.float32)
-        return centred @ self.whiten.T
+        return _product(centred, self.whiten, trans_b=True)
 
     def gather_form(self, images):
         """The whitened images as int16 (N, D), a BLAS_ROWS chunk at a time; 0; step."""
@@ -285,11 +293,27 @@ def _covariance(images, index, mean):
     work = _work_dtype(images)
     shift = mean.astype(work)
     total = np.zeros((images.shape[1], images.shape[1]))
+    part_sum = np.empty(total.shape, work)
     for part in _chunks(images, index, BLAS_ROWS):
         centred = part.astype(work)
         centred -= shift
-        total += centred.T @ centred
+        total += _product(centred, centred, trans_a=True, out=part_sum)
     return total / index.size
+
+
+def _product(A, B, trans_a=False, trans_b=False, out=None):
+    """op(A) op(B) through the engine's gemm (one dtype: B is cast to A's), into out."""
+    from .kernels.blas import gemm
+    from .threads import blas_single
+
+    B = np.ascontiguousarray(B, dtype=A.dtype)
+    A = np.ascontiguousarray(A)
+    m = A.shape[1] if trans_a else A.shape[0]
+    n = B.shape[0] if trans_b else B.shape[1]
+    out = np.empty((m, n), A.dtype) if out is None else out
+    with blas_single():
+        gemm(out, A, B, trans_a, trans_b)
+    return out
 
 
 def _reach(images, index, mean):

@@ -197,8 +197,10 @@ TRAIN = _table(
     Setting("eval_every", int, 0, "Evaluate every N steps.  [default: about 50 evaluations]",
             0, MAX_STEPS),
     Setting("checkpoint_every", int, 1000, "Write checkpoint.npz every N steps.", 1, MAX_STEPS),
-    Setting("threads", int, 0, "Numba threads.  [default: 1 for small nets, else all cores]",
-            0, 4096),
+    Setting("threads", int, 0, "Numba threads.  [default: all cores]", 0, 4096),
+    Setting("blas", str, "", "The BLAS library the run's products ran on, recorded as it "
+            "starts; a run resumed or repeated from its config.toml must run on the same "
+            "(CIFAR_ENGINE_BLAS).  [default: this process's]"),
 )
 
 SETTINGS = {**DATA, **MODEL, **TRAIN}

@@ -68,6 +68,7 @@ class TrainConfig:
     eval_every: int = _D["eval_every"]
     checkpoint_every: int = _D["checkpoint_every"]
     threads: int = _D["threads"]
+    blas: str = _D["blas"]
 
     def __post_init__(self):
         if isinstance(self.hidden, list):

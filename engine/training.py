@@ -4,11 +4,12 @@
 A run folder, a progress display and a search's pruner are Observers of a run, never part
 of it: a search trial, an LR range test and `cifar-engine train` are the same engine.
 """
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .data import load_dataset, make_split
+from .data import load_dataset, make_split, resolve_source
+from .errors import require
 from .model_file import load_network, save_network
 from .network import check_memory
 from .plots import curves_figure, templates_figure
@@ -36,8 +37,10 @@ def prepare(config, dataset=None, split=None, cache_dir=None):
     every mistake in the settings or the data is a UserError here, before anything is
     allocated or trained. The preprocessing is fitted last, once everything checked out
     (a ZCA fit's statistics are cached beside the data set's decoded arrays)."""
+    config = replace(config, blas=run_blas(config.blas))
     if dataset is None:
-        dataset = load_dataset(config.data or None, labels=config.labels, cache_dir=cache_dir)
+        config = replace(config, data=str(resolve_source(config.data or None)))
+        dataset = load_dataset(config.data, labels=config.labels, cache_dir=cache_dir)
     if split is None:
         split = make_split(dataset, config.split, config.n_val)
     plan = make_plan(config, len(split.train))
@@ -47,6 +50,18 @@ def prepare(config, dataset=None, split=None, cache_dir=None):
     preprocessing = fit_preprocessing(config.zca, split.train.images, split.train.index,
                                       dataset.cache_entry)
     return Prepared(config, dataset, split, plan, preprocessing)
+
+
+def run_blas(blas):
+    """The library a run's products run on: this process's, which must be `blas` when a
+    config names one (the bits of a run depend on its library)."""
+    from .kernels.blas import library_name
+
+    here = library_name()
+    require(blas in ("", here), "blas",
+            f"is {blas}: the run's products ran on {blas}, and this process runs {here}; "
+            f"start it with CIFAR_ENGINE_BLAS={blas}")
+    return here
 
 
 @dataclass
@@ -183,7 +198,7 @@ def train(config, out=None, cache_dir=None, observers=(), overwrite=False):
     folder = RunFolder(out or RunFolder.fresh_name())
     with folder.claim_new(overwrite=overwrite):
         prepared = prepare(config, cache_dir=cache_dir)
-        folder.write_text(folder.config, config.to_toml())
+        folder.write_text(folder.config, prepared.config.to_toml())
         trainer = start(prepared)
         result = run_to_end(trainer, [FolderObserver(folder), *observers])
         return result, finish(result, folder, prepared)

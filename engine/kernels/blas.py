@@ -9,15 +9,25 @@ before anything compiles, so the compiled callers refer to them by name: they st
 cacheable, and the same cached code runs on whichever library a process chose. Where no
 library is found (NumPy from a conda or distribution build), `gemm` falls back to `np.dot`.
 
+The engine, not the library, splits a product between threads: C is cut into at most
+MAX_TILES blocks of whole rows or whole columns, by its shape alone, and each block is one
+single-threaded library call (the caller holds the library's pool at one thread:
+`threads.blas_single`). A library's own split depends on its thread count, and under some
+kernels (OpenBLAS forced to older ones by OPENBLAS_CORETYPE) an entry's rounding depends on
+where the split puts it; a split fixed by the shape gives the same bits on any thread count.
+
     C : float[m, n]; A : float[m, k] (or [k, m] with trans_a); B : float[k, n] (or [n, k]
     with trans_b); one dtype, float32 or float64; rows contiguous (any row stride).
 """
+import os
+
 import llvmlite.binding as llvm
 import numpy as np
-from numba import njit, types
+from numba import njit, prange, types
 from numba.extending import overload
 
-from .blas_libraries import choose, installed
+from .blas_libraries import choose, installed, openblas_kernel, slowed_kernel
+from .serial import prange_only
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 
@@ -51,6 +61,25 @@ def _rows_contiguous(a):
     return columns_ok and a.strides[0] >= max(a.shape[1], 1) * a.itemsize
 
 
+MAX_TILES = 16  # blocks a product is cut into at most: a constant, never the thread count
+MIN_TILE = 128  # rows or columns a block takes at least, where it re-packs a large operand
+SMALL_TILE = 32  # ... and where the re-packed operand is small (a narrow layer's weights)
+SMALL_OPERAND = 1 << 18  # elements under which an operand counts as small (1 MiB of float32)
+PARALLEL_FLOPS = 1 << 22  # below this, the blocks run one after the other on the caller
+
+
+@njit(cache=True, inline="always")
+def tiling(m, n, k):
+    """(by_rows, count, size): C's cut into `count` blocks of `size` whole rows (by_rows)
+    or whole columns. Blocks of columns re-read op(A) (m x k) each, blocks of rows op(B)
+    (k x n), so the cut runs across the longer side of C; a function of the shape alone."""
+    by_rows = m > n
+    length, other = (m, k * n) if by_rows else (n, m * k)
+    least = SMALL_TILE if other < SMALL_OPERAND else MIN_TILE
+    count = max(1, min(MAX_TILES, length // least))
+    return by_rows, count, -(-length // count)
+
+
 @njit(cache=True)
 def gemm_cblas(C, A, B, trans_a, trans_b):
     if A.size == 0 or B.size == 0:  # a sum over nothing (or nothing to fill)
@@ -59,12 +88,45 @@ def gemm_cblas(C, A, B, trans_a, trans_b):
     # BLAS takes a row stride but no column stride: other layouts go through copies.
     # (No recursion here: a cached function that calls itself segfaults when reloaded.)
     A, B = _readable(A), _readable(B)
+    k = A.shape[0] if trans_a else A.shape[1]
     if _rows_contiguous(C):
-        _cblas_gemm(C, A, B, trans_a, trans_b)
+        _tiled(C, A, B, trans_a, trans_b, k)
     else:
         out = np.empty(C.shape, C.dtype)
-        _cblas_gemm(out, A, B, trans_a, trans_b)
+        _tiled(out, A, B, trans_a, trans_b, k)
         copy_matrix(C, out)
+
+
+@njit(cache=True)
+def _tiled(C, A, B, trans_a, trans_b, k):
+    m, n = C.shape
+    by_rows, count, size = tiling(m, n, k)
+    if count == 1:
+        _cblas_gemm(C, A, B, trans_a, trans_b)
+    elif 2.0 * m * n * k < PARALLEL_FLOPS:
+        for t in range(count):
+            _gemm_tile(C, A, B, trans_a, trans_b, by_rows, t * size, size)
+    else:
+        _tiled_parallel(C, A, B, trans_a, trans_b, by_rows, count, size)
+
+
+@njit(parallel=prange_only(), cache=True)
+def _tiled_parallel(C, A, B, trans_a, trans_b, by_rows, count, size):
+    for t in prange(count):
+        _gemm_tile(C, A, B, trans_a, trans_b, by_rows, t * size, size)
+
+
+@njit(cache=True, inline="always")
+def _gemm_tile(C, A, B, trans_a, trans_b, by_rows, start, size):
+    """One block of C (rows or columns start:start + size) as one library call."""
+    if by_rows:
+        stop = min(C.shape[0], start + size)
+        a = A[:, start:stop] if trans_a else A[start:stop]
+        _cblas_gemm(C[start:stop], a, B, trans_a, trans_b)
+    else:
+        stop = min(C.shape[1], start + size)
+        b = B[start:stop] if trans_b else B[:, start:stop]
+        _cblas_gemm(C[:, start:stop], A, b, trans_a, trans_b)
 
 
 @njit(cache=True)
@@ -130,6 +192,15 @@ gemm = gemm_cblas if HAVE_CBLAS else gemm_dot
 
 
 def describe():
-    """The products' library for reports: {"library", "version", "installed"} (JSON-ready)."""
+    """The products' library for reports (JSON-ready): {"library", "version", "installed",
+    "kernel" (OpenBLAS's kernel family, else None), "openblas_coretype" (the variable, else
+    None), "slowed" (a line when that variable holds OpenBLAS below this CPU, else None)}."""
+    kernel = openblas_kernel(LIBRARY) if HAVE_CBLAS and LIBRARY.name == "openblas" else None
+    slowed = slowed_kernel(kernel)
     return {"library": library_name(), "version": LIBRARY.version if HAVE_CBLAS else None,
-            "installed": sorted(INSTALLED)}
+            "installed": sorted(INSTALLED), "kernel": kernel,
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
+            "slowed": None if slowed is None else (
+                f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} holds OpenBLAS on its "
+                f"{slowed[0]} kernels, older than this CPU's {slowed[1]}: wide products run "
+                f"slower (make compare measures how much)")}

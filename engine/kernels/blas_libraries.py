@@ -4,8 +4,12 @@ A registry, name -> (where its files are, how to load one), of the libraries wit
 `cblas_?gemm` the process can load: NumPy's bundled OpenBLAS always (in a wheel install), Intel's MKL when the `mkl`
 package is installed (`pip install cifar-engine[mkl]`). CIFAR_ENGINE_BLAS=auto|openblas|mkl
 chooses; `auto` (the default) times the products of a wide and a narrow layer with each
-library found, once per machine, and keeps the answer in ~/.cache/cifar-engine (keyed by
-the CPU, the thread count and the libraries' files), so later processes start at once and load only the library they use.
+library found, once per machine, and keeps the answer in ~/.cache/cifar-engine: one entry
+per key (the CPU, the cores, OPENBLAS_CORETYPE and the libraries' files), so that another
+checkout or environment adds its own entry and never replaces this one's. Later processes
+start at once and load only the library they use. Another library displaces DEFAULT only
+when it is clearly faster (MARGIN): within the noise of a shared machine, a second
+measurement could choose otherwise, and the run would end elsewhere.
 Vendor names decide nothing: MKL is the faster on some Intel machines and half as fast as
 OpenBLAS on the AMD EPYC this project is measured on.
 
@@ -26,6 +30,8 @@ from pathlib import Path
 ENV = "CIFAR_ENGINE_BLAS"
 AUTO = "auto"
 CHOICE_FILE = "blas-choice.json"
+DEFAULT = "openblas"  # NumPy's own: always there
+MARGIN = 0.85  # another library is chosen only when its probe takes under this share of DEFAULT's
 
 Library = namedtuple("Library", ["name", "version", "path", "sgemm", "dgemm"])
 Library.__doc__ = """A loaded CBLAS: its name, version string, file, and the addresses of
@@ -130,32 +136,49 @@ def choose(files, setting=None, cache_dir=None):
 
 
 def _fastest(files, cache_dir):
-    """The measured fastest Library of files, from the machine's cache when it holds this
+    """The Library auto chooses among files, from the machine's cache when it holds this
     key; None when fewer than two load."""
     path = Path(cache_dir or _user_cache()) / CHOICE_FILE
     key = _machine_key(files)
-    try:
-        entry = json.loads(path.read_text())
-        if entry.get("key") == key and entry.get("choice") in files:
-            return load(entry["choice"], files[entry["choice"]])
-    except (OSError, ValueError, AttributeError):
-        pass
+    entries = _entries(path)
+    known = next((e for e in entries if e.get("key") == key), None)
+    if known is not None and known.get("choice") in files:
+        return load(known["choice"], files[known["choice"]])
     libraries = {name: load(name, file) for name, file in files.items()}
     libraries = {name: lib for name, lib in libraries.items() if lib is not None}
     if len(libraries) < 2:
         return None
     seconds = {name: measure(lib) for name, lib in libraries.items()}
-    choice = min(seconds, key=seconds.get)
-    _write_json(path, {"key": key, "choice": choice, "seconds": seconds})
+    choice = _with_margin(seconds)
+    fresh = _entries(path)  # as it is now: another process may have added its key meanwhile
+    _write_json(path, {"choices": [e for e in fresh if e.get("key") != key]
+                       + [{"key": key, "choice": choice, "seconds": seconds}]})
     return libraries[choice]
 
 
-def measured_choice(cache_dir=None):
-    """What auto measured on this machine ({key, choice, seconds}), or None."""
+def _with_margin(seconds):
+    """The fastest of {name: seconds}, unless DEFAULT is within MARGIN of it."""
+    fastest = min(seconds, key=seconds.get)
+    if DEFAULT in seconds and seconds[fastest] >= MARGIN * seconds[DEFAULT]:
+        return DEFAULT
+    return fastest
+
+
+def _entries(path):
+    """The cache file's entries ({key, choice, seconds} each); [] when it is unreadable."""
     try:
-        return json.loads((Path(cache_dir or _user_cache()) / CHOICE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
+        entries = json.loads(path.read_text()).get("choices", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def measured_choice(cache_dir=None, files=None):
+    """What auto measured on this machine for `files` (default: the installed libraries):
+    {key, choice, seconds}, or None."""
+    key = _machine_key(installed() if files is None else files)
+    entries = _entries(Path(cache_dir or _user_cache()) / CHOICE_FILE)
+    return next((e for e in entries if e.get("key") == key), None)
 
 
 def _user_cache():
@@ -164,7 +187,46 @@ def _user_cache():
 
 def _machine_key(files):
     sizes = {name: [path, os.path.getsize(path)] for name, path in files.items()}
-    return {"cpu": cpu_model(), "cores": len(os.sched_getaffinity(0)), "libraries": sizes}
+    return {"cpu": cpu_model(), "cores": os.cpu_count(),
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "libraries": sizes}
+
+
+# OpenBLAS's x86 kernel families for float products, oldest first, and the CPU flags each
+# needs (newer families add bf16 and int8 products, which the engine does not call).
+KERNEL_FLAGS = [("Haswell", {"avx2", "fma"}),
+                ("SkylakeX", {"avx512f", "avx512bw", "avx512vl", "avx512dq"})]
+
+
+def openblas_kernel(lib):
+    """The kernel family an OpenBLAS Library runs ("Haswell", "SkylakeX", ...), or None."""
+    try:
+        name = ctypes.CDLL(lib.path).scipy_openblas_get_corename64_
+    except (OSError, AttributeError):
+        return None
+    name.restype = ctypes.c_char_p
+    return name().decode()
+
+
+def slowed_kernel(kernel):
+    """When OPENBLAS_CORETYPE holds OpenBLAS on an older family than this CPU runs:
+    (the forced family, the CPU's newest family); else None."""
+    ranks = {name.lower(): rank for rank, (name, _) in enumerate(KERNEL_FLAGS)}
+    forced = os.environ.get("OPENBLAS_CORETYPE")
+    flags = cpu_flags()
+    native = [name for name, needs in KERNEL_FLAGS if needs <= flags]
+    if not forced or not kernel or not native or kernel.lower() not in ranks:
+        return None
+    return (kernel, native[-1]) if ranks[kernel.lower()] < ranks[native[-1].lower()] else None
+
+
+def cpu_flags():
+    """The CPU's feature flags (Linux's /proc/cpuinfo), or an empty set elsewhere."""
+    try:
+        with open("/proc/cpuinfo") as file:
+            line = next((line for line in file if line.startswith("flags")), "")
+    except OSError:
+        return set()
+    return set(line.split(":", 1)[-1].split())
 
 
 def cpu_model():

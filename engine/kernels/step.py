@@ -27,7 +27,8 @@ from numba.extending import overload
 from .batch import gather
 from .blas import copy_matrix, gemm
 from .batchnorm import batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train
-from .dense import dense_backward, dense_backward_input, dense_forward
+from .dense import (dense_backward, dense_backward_input, dense_forward, dense_forward_in_order,
+                    product_in_order)
 from .dropout import dropout_forward
 from .losses import softmax_xent, svm_hinge
 from .rng import derive_key
@@ -116,11 +117,14 @@ def _vector(slab, off, size):
 
 
 @njit(cache=True, inline="always")
-def forward(buf, cfg, X, train, step):
+def forward(buf, cfg, X, train, step, wt):
     """Scores of the rows of X (float[n, D]) in the last layer's H block; returns that view.
 
     train: batch statistics for BN (and running averages updated), dropout applied with
     masks keyed by (seed, layer, step); else running statistics and no dropout.
+    wt: float[0] (the products on BLAS), or float[P], every weight matrix transposed at
+    its offset in params (`transposed_weights`): the products summed in order, so that a
+    row's scores never depend on the rows beside it (`dense.product_in_order`).
     """
     n = X.shape[0]
     n_layers = buf.layout.shape[0]
@@ -131,11 +135,18 @@ def forward(buf, cfg, X, train, step):
         last = l == n_layers - 1
         w = _matrix(buf.params, lay[W], m, d)
         out = _matrix(buf.acts, lay[H], n, m)
-        if lay[GAMMA] < 0:
+        in_order = wt.size > 0
+        if lay[GAMMA] < 0 and in_order:
+            dense_forward_in_order(out, h_in, _matrix(wt, lay[W], d, m),
+                                   _vector(buf.params, lay[B], m), not last)
+        elif lay[GAMMA] < 0:
             dense_forward(out, h_in, w, _vector(buf.params, lay[B], m), not last)
         else:
             s = _matrix(buf.acts, lay[S], n, m)
-            gemm(s, h_in, w, False, True)  # no bias: beta takes its place
+            if in_order:  # no bias: beta takes its place
+                product_in_order(s, h_in, _matrix(wt, lay[W], d, m))
+            else:
+                gemm(s, h_in, w, False, True)
             gamma = _vector(buf.params, lay[GAMMA], m)
             beta = _vector(buf.params, lay[BETA], m)
             run_mean = _vector(buf.running, lay[RUN_MEAN], m)
@@ -215,7 +226,7 @@ def train_step(buf, cfg, X, y, eta, step):
 
     A non-finite loss returns at once, before any parameter changes.
     """
-    scores = forward(buf, cfg, X, True, step)
+    scores = forward(buf, cfg, X, True, step, buf.params[:0])
     loss = loss_gradient(buf, cfg, scores, y)
     if not np.isfinite(loss):
         return loss
@@ -268,7 +279,7 @@ def evaluate(buf, cfg, data, index, augment):
     correct = 0
     for start in range(0, index.shape[0], n_max):
         rows = index[start:start + n_max]
-        scores = _infer_chunk(buf, cfg, data, rows, augment)
+        scores = _infer_chunk(buf, cfg, data, rows, augment, buf.params[:0])
         y = buf.targets[:rows.shape[0]]
         for i in range(rows.shape[0]):
             y[i] = data.labels[rows[i]]
@@ -278,21 +289,35 @@ def evaluate(buf, cfg, data, index, augment):
 
 
 @njit(cache=True)
-def predict_scores(out, buf, cfg, data, index, augment):
-    """Scores (float[len(index), K]) of the images data.images[index], in inference mode."""
+def predict_scores(out, buf, cfg, data, index, augment, wt):
+    """Scores (float[len(index), K]) of the images data.images[index], in inference mode,
+    the products summed in order (wt: `transposed_weights`), so that a row's scores never
+    depend on the rows predicted with it."""
     n_max = buf.inputs.shape[0]
     for start in range(0, index.shape[0], n_max):
         rows = index[start:start + n_max]
-        copy_matrix(out[start:start + rows.shape[0]], _infer_chunk(buf, cfg, data, rows, augment))
+        copy_matrix(out[start:start + rows.shape[0]],
+                    _infer_chunk(buf, cfg, data, rows, augment, wt))
 
 
 @njit(cache=True)
-def _infer_chunk(buf, cfg, data, rows, augment):
+def transposed_weights(wt, buf):
+    """wt (float[P]) = every weight matrix W (m x d) of params as W^T (d x m), at W's offset."""
+    for l in range(buf.layout.shape[0]):
+        d, m, off = buf.dims[l], buf.dims[l + 1], buf.layout[l, W]
+        w, w_t = _matrix(buf.params, off, m, d), _matrix(wt, off, d, m)
+        for i in range(m):
+            for j in range(d):
+                w_t[j, i] = w[i, j]
+
+
+@njit(cache=True)
+def _infer_chunk(buf, cfg, data, rows, augment, wt):
     """Gather the images data.images[rows] (at most n_max) and return their scores."""
     X = buf.inputs[:rows.shape[0]]
     gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment,
            np.uint64(0))
-    return forward(buf, cfg, X, False, 0)
+    return forward(buf, cfg, X, False, 0, wt)
 
 
 @njit(cache=True)

@@ -32,7 +32,7 @@ from ..schedules import SCHEDULES
 from ..settings import MAX_SEED, SETTINGS
 from ..train_config import TrainConfig, resolve_config
 from ..trainer import Diverged
-from ..training import train
+from ..training import run_blas, train
 from .journal import Journal
 from .pruning import MedianPruner
 from .space import (Space, format_value, narrow, parse_budget, parse_space, parse_stage,
@@ -165,6 +165,7 @@ def plan_search(params, stages=None, *, preset=None, config_file=None, settings=
         notes.append("stages " + " ".join(f"{n}:{b}" for n, b in stages) + " (the default)")
     base = {name: value for name, value in config.to_dict().items()
             if name not in {*space.names, *STOP_RULE, "seed"}}
+    base["blas"] = run_blas(config.blas)  # the driver decides for every worker
     plan = SearchPlan(base, space, stages, seed, top_k, pruner, retrain, tuple(notes))
     for text, setting, budget in _budgets(stages, retrain):
         _check_budget(plan, probe, budget, setting, text)
@@ -274,6 +275,7 @@ def run_search(plan, folder, executor=None, *, resume=False, report=None, cache_
     executor = executor or InProcess()
     report = report or Report()
     folder = Path(folder)
+    run_blas(plan.base.get("blas", ""))
     executor.check_data(plan.base, cache_dir)
     with _claimed(folder, plan, resume):
         journal = Journal(folder)

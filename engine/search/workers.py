@@ -9,6 +9,7 @@ trial itself journals its pruning points.
 """
 import concurrent.futures
 import multiprocessing
+import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -259,6 +260,7 @@ class LocalProcesses(Executor):
 
     def submit(self, task):
         if self._pool is None:
+            _workers_run_this_blas()
             self._pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=use_threads, initargs=(self.threads, self.threads))
@@ -275,6 +277,16 @@ class LocalProcesses(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=finished, cancel_futures=True)
             self._pool = None
+
+
+def _workers_run_this_blas():
+    """Spawned workers choose their BLAS as they start: name this process's, so that no
+    worker measures (or reads another cache entry) and every trial runs on one library."""
+    from ..kernels.blas import library_name
+    from ..kernels.blas_libraries import ENV, FINDERS
+
+    if library_name() in FINDERS:
+        os.environ[ENV] = library_name()
 
 
 def dask_trial(task, host_slots, observers=()):

@@ -46,22 +46,43 @@ def test_auto_measures_once_and_then_reads_its_choice(tmp_path, monkeypatch):
     real = blas_libraries.measure
     monkeypatch.setattr(blas_libraries, "measure", lambda lib: calls.append(lib.name) or real(lib))
     first = choose(files, "auto", cache_dir=tmp_path)
-    entry = json.loads((tmp_path / blas_libraries.CHOICE_FILE).read_text())
+    entry = blas_libraries.measured_choice(tmp_path, files)
     assert sorted(calls) == INSTALLED
-    assert entry["choice"] == first.name == min(entry["seconds"], key=entry["seconds"].get)
+    assert entry["choice"] == first.name == blas_libraries._with_margin(entry["seconds"])
     assert choose(files, "auto", cache_dir=tmp_path).name == first.name
     assert len(calls) == len(INSTALLED)  # the second choice read the cache
 
 
 def test_auto_measures_again_when_the_machine_or_libraries_change(tmp_path, monkeypatch):
     files = blas_libraries.installed()
-    stale = {"key": {"cpu": "another CPU"}, "choice": "mkl", "seconds": {}}
+    stale = {"choices": [{"key": {"cpu": "another CPU"}, "choice": "openblas", "seconds": {}}]}
     (tmp_path / blas_libraries.CHOICE_FILE).write_text(json.dumps(stale))
     monkeypatch.setattr(blas_libraries, "measure", lambda lib: {"openblas": 2.0, "mkl": 1.0}[lib.name])
     assert choose(files, "auto", cache_dir=tmp_path).name == "mkl"
     monkeypatch.setattr(blas_libraries, "measure", lambda lib: {"openblas": 1.0, "mkl": 2.0}[lib.name])
     (tmp_path / blas_libraries.CHOICE_FILE).write_text("{not json")
     assert choose(files, "auto", cache_dir=tmp_path).name == "openblas"
+
+
+def test_auto_keeps_every_other_keys_choice(tmp_path, monkeypatch):
+    # another checkout (other library files) or CPU adds its entry and never replaces one
+    files = blas_libraries.installed()
+    other = {"key": {"cpu": "another CPU"}, "choice": "mkl", "seconds": {"mkl": 1.0}}
+    (tmp_path / blas_libraries.CHOICE_FILE).write_text(json.dumps({"choices": [other]}))
+    monkeypatch.setattr(blas_libraries, "measure", lambda lib: {"openblas": 2.0, "mkl": 1.0}[lib.name])
+    choose(files, "auto", cache_dir=tmp_path)
+    entries = json.loads((tmp_path / blas_libraries.CHOICE_FILE).read_text())["choices"]
+    assert other in entries and len(entries) == 2
+
+
+@pytest.mark.parametrize("seconds, choice", [
+    ({"openblas": 1.0, "mkl": 0.9}, "openblas"),   # within the margin: the default stays
+    ({"openblas": 1.0, "mkl": 0.5}, "mkl"),        # clearly faster
+    ({"openblas": 0.9, "mkl": 1.0}, "openblas")])
+def test_auto_takes_another_library_only_when_it_is_clearly_faster(seconds, choice, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setattr(blas_libraries, "measure", lambda lib: seconds[lib.name])
+    assert choose(blas_libraries.installed(), "auto", cache_dir=tmp_path).name == choice
 
 
 def test_auto_with_one_library_takes_it_without_measuring(tmp_path):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cifar_engine.kernels.dense import (column_sums, dense_backward, dense_backward_input,
-                                        dense_forward)
+                                        dense_forward, dense_forward_in_order, product_in_order)
 
 # (n, d, m): a batch of one, odd sizes, widths past one 64-column block of column_sums, and
 # a layer large enough that every loop runs in parallel form (kernels/serial.py).
@@ -27,6 +27,44 @@ def test_dense_forward_is_affine_map_then_relu(n, d, m, relu, with_bias, randn, 
     if relu:
         expected = np.maximum(expected, 0)
     assert_close(S, expected)
+
+
+@pytest.mark.parametrize("n, d, m", SHAPES)
+@pytest.mark.parametrize("relu", [False, True])
+def test_dense_forward_in_order_is_affine_map_then_relu(n, d, m, relu, randn, garbage,
+                                                        assert_close):
+    X, W, b = randn(n, d), randn(m, d), randn(m)
+    S = garbage(n, m)
+    dense_forward_in_order(S, X, np.ascontiguousarray(W.T), b, relu)
+    expected = X.astype(np.float64) @ W.T.astype(np.float64) + b
+    assert_close(S, np.maximum(expected, 0) if relu else expected)
+
+
+def _sum_in_order(x, Wt):
+    """One row's x Wt the plain way: a running sum over d, one rounding per multiply and add."""
+    acc = np.zeros(Wt.shape[1], Wt.dtype)
+    for k in range(Wt.shape[0]):
+        acc += x[k] * Wt[k]
+    return acc
+
+
+@pytest.mark.parametrize("n, d, m", [(7, 65, 3), (100, 50, 300), (700, 300, 70)])
+def test_product_in_order_sums_each_entry_in_order_wherever_its_row_is(n, d, m, randn, rng,
+                                                                        garbage):
+    # the entries are exactly the in-order sums, so moving, dropping or adding rows (the
+    # scikit-learn sample-order and subset checks) cannot change a row's bits
+    X, Wt = randn(n, d), randn(d, m)
+    S = garbage(n, m)
+    product_in_order(S, X, Wt)
+    for i in (0, n // 2, n - 1):
+        np.testing.assert_array_equal(S[i], _sum_in_order(X[i], Wt))
+    perm = rng.permutation(n)
+    moved = garbage(n, m)
+    product_in_order(moved, np.ascontiguousarray(X[perm]), Wt)
+    np.testing.assert_array_equal(moved, S[perm])
+    one = garbage(1, m)
+    product_in_order(one, X[n - 1:], Wt)
+    np.testing.assert_array_equal(one[0], S[n - 1])
 
 
 @pytest.mark.parametrize("n, d, m", SHAPES)
