@@ -192,6 +192,7 @@ def resolve_config(preset=None, config_file=None, settings=None, eta_from=None):
     from .presets import PRESETS
 
     settings = dict(settings or {})
+    _require_stop_rules(settings)
     notes = []
     if eta_from is not None:
         from .lr_range_test import eta_from as read_bounds
@@ -226,6 +227,15 @@ def resolve_config(preset=None, config_file=None, settings=None, eta_from=None):
     return TrainConfig.from_dict(merged), notes
 
 
+def _require_stop_rules(settings):
+    """SettingError for a stop rule given as 0: in a config, 0 is the rule not chosen."""
+    for group in EXCLUSIVE:
+        for name in group:
+            if name in settings and SETTINGS[name].check(settings[name]) == 0:
+                raise SettingError(name, "must be >= 1, got 0 (leave it out for the default "
+                                         "length)")
+
+
 # Settings that a resumed run may change: where it stops, and how it reports and saves.
 RESUME_CHANGES = ("cycles", "epochs", "steps", "eval_every", "checkpoint_every", "threads")
 
@@ -236,6 +246,7 @@ def resume_config(config, settings):
 
     Returns (config, notes), a note per change applied.
     """
+    _require_stop_rules(settings or {})
     current = config.to_dict()
     changed = {name: value for name, value in (settings or {}).items()
                if name not in current or SETTINGS[name].check(value) != config.__dict__[name]}
