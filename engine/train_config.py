@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 
 import tomli_w
 
+from .atomic import read_regular
 from .errors import SettingError, UserError, require
 from .schedules import SCHEDULES
 from .settings import CYCLICAL, CYCLICAL_DEFAULT, DATA, EXCLUSIVE, MAX_STEPS, SETTINGS, TRAIN
@@ -129,16 +130,11 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path):
-        """The config in the TOML file at path; unknown keys and non-TOML are errors."""
+        """The config in the TOML file at path; unknown keys, non-TOML and anything but a
+        regular file are errors."""
+        data = read_regular(path)  # a FIFO would block for ever
         try:
-            with open(path, "rb") as file:
-                d = tomllib.load(file)
-        except FileNotFoundError:
-            raise UserError(f"{path}: no such config file") from None
-        except IsADirectoryError:
-            raise UserError(f"{path}: is a folder, not a config file") from None
-        except OSError as err:
-            raise UserError(f"{path}: cannot read ({err.strerror or err})") from None
+            d = tomllib.loads(data.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise UserError(f"{path}: not a TOML file ({err})") from None
         return cls.from_dict(d, source=str(path))
