@@ -261,3 +261,30 @@ def test_a_stop_rule_of_zero_is_refused_not_taken_for_the_default(capsys, images
     assert code == 2 and out.err == (f"cifar-engine: error: {stop} must be >= 1, got 0 (leave "
                                      f"it out for the default length)\n")
     assert not (tmp_path / "run").exists()
+
+
+def _shell(command, *args):
+    """`command` run by sh with the installed command line's argv as "$@"."""
+    return subprocess.run(["sh", "-c", command, "sh", *CLI, *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("redirect, why", [(">&-", "Bad file descriptor"),
+                                           ("> /dev/full", "No space left on device")])
+def test_standard_output_that_cannot_be_written_ends_in_one_line(redirect, why):
+    result = _shell(f'"$@" {redirect}', "presets")
+
+    assert result.returncode == 2
+    assert result.stderr == f"cifar-engine: error: cannot write to standard output ({why})\n"
+
+
+def test_a_run_whose_report_cannot_be_written_keeps_its_files(images, tmp_path):
+    result = _shell('"$@" > /dev/full', "train", "--data", images, "--out", tmp_path / "run",
+                    *FAST, "--steps", "6")
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == ("cifar-engine: error: cannot write to standard "
+                                              "output (No space left on device)")
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "run" / "summary.json").exists() and (tmp_path / "run" / "model.npz").exists()
+
