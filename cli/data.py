@@ -8,6 +8,7 @@ from cifar_engine.cli.options import data_options
 from cifar_engine.data import (
     CIFAR10_PYTHON_MD5, CIFAR10_PYTHON_URL, N_BATCHES, data_home, download, load_dataset,
 )
+from cifar_engine.plots import MAX_PER_CLASS
 
 
 @click.group()
@@ -59,7 +60,7 @@ def info(src, labels, cache_dir):
 @data_options
 @click.option("--out", required=True, type=click.Path(path_type=Path),
               help="PNG file to write.")
-@click.option("--per-class", type=click.IntRange(min=1), default=10, show_default=True,
+@click.option("--per-class", type=click.IntRange(1, MAX_PER_CLASS), default=10, show_default=True,
               help="Images per class (one row per class).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random draw.")
 def show(src, labels, cache_dir, out, per_class, seed):

@@ -20,6 +20,9 @@ _NOT_FOR_TRAINING = ("epochs", "steps", "eval_every")
 @preset_options
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Folder for lr_range.csv, .json and .png.  [default: runs/lr-range-<timestamp>]")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the range test in --out: its files are deleted before this one "
+                   "starts.")
 @range_test_options
 @model_options
 @data_options
@@ -28,15 +31,15 @@ _NOT_FOR_TRAINING = ("epochs", "steps", "eval_every")
     "  [default: 8 epochs]" if name in ("epochs", "steps") else ""))
     for name in RANGE_TRAIN_SETTINGS))
 @click.pass_context
-def lr_range_test(ctx, preset, config_file, out, cache_dir, **options):
+def lr_range_test(ctx, preset, config_file, out, overwrite, cache_dir, **options):
     """Train while eta rises from --lr-min to --lr-max; suggest --eta-min and --eta-max.
 
     Stops when the smoothed loss passes --stop-factor times its least value (or is not
     finite). Every rule's suggestion is printed, the one of --rule is used, and a ready
     `cifar-engine train` line is printed; `train --eta-from OUT` reads it.
     """
-    from cifar_engine.lock import FileLock
-    from cifar_engine.lr_range_test import RangeTest, run_range_test, write_range_test
+    from cifar_engine.lr_range_test import (KIND, RangeTest, range_config, run_range_test,
+                                            write_range_test)
     from cifar_engine.runs import RunFolder
     from cifar_engine.train_config import resolve_config
 
@@ -44,12 +47,12 @@ def lr_range_test(ctx, preset, config_file, out, cache_dir, **options):
     test = RangeTest(**{name: options[name] for name in RANGE_TEST})
     config, _ = resolve_config(preset, config_file,
                                {k: v for k, v in given.items() if k not in RANGE_TEST})
+    range_config(config)  # its settings checked before the folder is made
     folder = RunFolder(out or RunFolder.fresh_name().with_name(
-        "lr-range-" + time.strftime("%Y%m%d-%H%M%S")))
-    folder.create()
-    with FileLock(folder.path / ".lock"):
+        "lr-range-" + time.strftime("%Y%m%d-%H%M%S")), KIND)
+    with folder.claim_new(overwrite=overwrite):
         result = run_range_test(config, test, cache_dir=cache_dir)
-        write_range_test(result, folder.path)
+        write_range_test(result, folder)
     _report(result, folder.path, given)
 
 

@@ -1,4 +1,6 @@
 """Entry point of the `cifar-engine` command: the top-level group and its error policy."""
+import errno
+import os
 import signal
 import sys
 
@@ -74,16 +76,100 @@ class _Stop:
         raise KeyboardInterrupt
 
 
+class StdoutError(Exception):
+    """Standard output could not be written (closed, full device, broken pipe)."""
+
+    def __init__(self, err):
+        self.errno = err.errno
+        super().__init__(err.strerror or str(err))
+
+
+class _Stdout:
+    """Standard output whose write errors are told from every other OSError (StdoutError);
+    a closed one (`>&-`) fails at the first write, as a full device does."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        return self._call("write", text)
+
+    def flush(self):
+        return self._call("flush") if self.stream is not None else None
+
+    def _call(self, name, *args):
+        if self.stream is None:
+            raise StdoutError(OSError(errno.EBADF, os.strerror(errno.EBADF)))
+        try:
+            return getattr(self.stream, name)(*args)
+        except OSError as err:
+            raise StdoutError(err) from None
+
+    def isatty(self):
+        return self.stream is not None and self.stream.isatty()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _occupy(fd):
+    """Put /dev/null on a closed standard descriptor, so that no file the run opens takes its
+    number (and gets what is written to it)."""
+    try:
+        os.fstat(fd)
+    except OSError:
+        spare = os.open(os.devnull, os.O_RDWR)
+        if spare != fd:
+            os.dup2(spare, fd)
+            os.close(spare)
+
+
+def _silence(stream):
+    """Send what standard output still buffers to /dev/null, so that the interpreter's last
+    flush does not fail again."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _run(argv):
+    """cli.main with standard output watched: (exit code or None, the StdoutError or None)."""
+    sys.stdout = out = _Stdout(sys.stdout)
+    try:
+        code = cli.main(args=argv, prog_name="cifar-engine", standalone_mode=False)
+        out.flush()
+        return code, None
+    except StdoutError as err:
+        _silence(out.stream)
+        return None, err
+    finally:
+        sys.stdout = out.stream
+
+
 def main(argv=None):
     """Console-script entry point: usage mistakes end in one line on stderr, exit 2;
-    SIGINT and SIGTERM in one line, exit 128 + the signal's number."""
+    SIGINT and SIGTERM in one line, exit 128 + the signal's number; standard output that
+    cannot be written (closed, a full device) in one line, exit 2 (a broken pipe, as in
+    `| head`, quietly, exit 128 + SIGPIPE)."""
     if _START_ERROR:
         click.echo(f"cifar-engine: error: {_START_ERROR}", err=True)
         return EXIT_USER_ERROR
+    for fd in (1, 2):
+        _occupy(fd)
     _Stop.signal = signal.SIGINT
     previous = signal.signal(signal.SIGTERM, _Stop.handler)
     try:
-        code = cli.main(args=argv, prog_name="cifar-engine", standalone_mode=False)
+        code, failed = _run(argv)
+        if failed is not None:
+            if failed.errno == errno.EPIPE:
+                return 128 + signal.SIGPIPE.value
+            click.echo(f"cifar-engine: error: cannot write to standard output ({failed})",
+                       err=True)
+            return EXIT_USER_ERROR
     except click.UsageError as err:
         where = err.ctx.command_path if err.ctx else "cifar-engine"
         click.echo(f"{where}: error: {err.format_message()} (see --help)", err=True)

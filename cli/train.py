@@ -54,9 +54,9 @@ def _fresh(config, notes, out, overwrite, cache_dir, dry_run):
 
     prepared = prepare(config, cache_dir=cache_dir)
     folder = RunFolder(out or RunFolder.fresh_name())
-    if dry_run:
-        folder.create()
-        _print_plan(prepared, folder, notes)
+    if dry_run:  # claimed as the run would claim it, so that another run's folder is refused
+        with folder.claim_new(overwrite=overwrite, dry_run=True):
+            _print_plan(prepared, folder, notes)
         return
     with folder.claim_new(overwrite=overwrite):
         folder.write_text(folder.config, prepared.config.to_toml(notes))
@@ -140,7 +140,11 @@ def _print_plan(prepared, folder, notes):
                f"{plan.eval_every} steps)")
     steps, etas = plan.sampled()
     click.echo(f"eta: {config.schedule}, from {etas.min():.3g} to {etas.max():.3g}")
-    click.echo(f"schedule: {schedule_figure(steps, etas, folder.schedule)}")
+    if folder.replacing:  # a dry run replaces nothing, and draws nothing into another run
+        click.echo(f"schedule: not drawn ({folder.path} holds the run that --overwrite "
+                   f"would replace)")
+    else:
+        click.echo(f"schedule: {schedule_figure(steps, etas, folder.schedule)}")
 
 
 def _stop_handler(trainer):

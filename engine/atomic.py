@@ -1,4 +1,5 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+"""Atomic file writes: a reader sees the old file or the new one, never half of one; and
+reads of a user's file that refuse what is not a regular file (a FIFO would block for ever).
 
 A temporary file (or folder) is named `.NAME.pidPID@HOST.RANDOM.tmp` beside its target NAME,
 so that the leftovers of a writer that was killed can be told from those of one still at
@@ -10,6 +11,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -35,28 +37,102 @@ def atomic_write(path, mode="wb"):
     """Yield a file object for a temporary file beside `path`; rename it over `path` on success.
 
     The data is flushed and fsync'd before the rename, so a crash (even kill -9) at any
-    moment leaves either the previous file or the complete new one. Missing folders are
-    created. On an exception the temporary file is removed and `path` is untouched.
+    moment leaves either the previous file or the complete new one. Only a regular file (or
+    nothing) is replaced: a folder, a FIFO or a device is refused, before anything is
+    written. A symbolic link is written through (the file it names is replaced, the link
+    kept). Missing folders are created. On an exception the temporary file is removed, the
+    folders made for it too, and `path` is untouched.
     """
     path = Path(path)
+    target = Path(os.path.realpath(path)) if path.is_symlink() else path
+    _require_replaceable(target, path)
+    made = make_folders(target.parent, lambda err: UserError(
+        f"{path}: cannot write ({err.strerror or err})"))
+    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path.name), suffix=TEMP_SUFFIX,
-                                   dir=path.parent)
-    except OSError as err:
-        raise UserError(f"{path}: cannot write ({err.strerror or err})") from None
-    try:
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(target.name), suffix=TEMP_SUFFIX,
+                                   dir=target.parent)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
         with os.fdopen(fd, mode) as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.replace(tmp, path)
+        _require_replaceable(target, path)  # in case one appeared meanwhile
+        os.replace(tmp, target)
+        made = []
     except OSError as err:
         raise UserError(f"{path}: cannot write ({err.strerror or err})") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        remove_empty_folders(made)
+
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link"))
+
+
+def _not_regular(mode):
+    """What a file of `mode` is when it is not a regular file ("a FIFO"), else None."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((what for test, what in _KINDS if test(mode)), "not a file")
+
+
+def _require_replaceable(target, path):
+    try:
+        what = _not_regular(os.lstat(target).st_mode)
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise UserError(f"{path}: cannot write ({err.strerror or err})") from None
+    if what:
+        raise UserError(f"{path}: {what}, not a regular file: refusing to replace it")
+
+
+def read_regular(path, error=UserError):
+    """The bytes of the regular file at `path`; `error` (a UserError class) naming it for
+    anything else: missing, unreadable, or not a regular file (a FIFO, a folder, a device),
+    refused without waiting for a writer."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without a writer
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read ({err.strerror or err})") from None
+    what = _not_regular(os.fstat(fd).st_mode)
+    if what:
+        os.close(fd)
+        raise error(f"{path}: {what}, not a regular file")
+    try:
+        with os.fdopen(fd, "rb") as file:
+            return file.read()
+    except OSError as err:
+        raise error(f"{path}: cannot read ({err.strerror or err})") from None
+
+
+def make_folders(folder, error):
+    """Make `folder` and its missing parents; returns those it made, deepest first (for
+    `remove_empty_folders`). An OSError becomes error(err)."""
+    folder = Path(folder)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        remove_empty_folders(missing)
+        raise error(err) from None
+    return missing
+
+
+def remove_empty_folders(folders):
+    """Remove the `folders` (deepest first) until one is not empty: what a writer made and
+    left empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            break
 
 
 def _umask():

@@ -4,26 +4,30 @@ cyclical schedule (the analysis is in `lr_range`).
 
 The steps run in compiled segments exactly as a training run's do (`Trainer.train_segment`),
 so a test adds no Python work per step. `run_range_test` returns a RangeResult and writes
-nothing; `write_range_test` puts it in a folder (lr_range.csv, .json, .png), which
-`eta_from` reads back for `train --eta-from`.
+nothing; `write_range_test` puts it in a folder it claims (lr_range.csv, .json, .png; see
+`runs.RunFolder`), which `eta_from` reads back for `train --eta-from`.
 """
 import csv
-import math
 import io
 import json
+import math
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 
-from .atomic import atomic_write
+from .atomic import atomic_write, read_regular
 from .errors import SettingError, UserError, require
 from .lr_range import (BETA, RULES, Curve, NoSuggestion, Smoother, lr_ramp, median_curve,
                        stop_index, suggest)
+from .runs import KINDS, RunFolder
 from .settings import RANGE_TEST
 from .trainer import MAX_SEGMENT, Diverged
 from .training import prepare, start
 
-FILES = ("lr_range.csv", "lr_range.json", "lr_range.png")
+KIND = "lr-range-test"  # of the folder it owns (runs.KINDS)
+FILES = KINDS[KIND][2]
+MIN_STEPS = 2  # a ramp from lr_min to lr_max
 DEFAULT_EPOCHS = 8  # the classic reports' test length, when the config gives no stop rule
 
 
@@ -76,9 +80,12 @@ class RangeResult:
 
 def range_config(config):
     """The config a test trains with: its stop rule in steps or epochs (DEFAULT_EPOCHS when
-    it has none; cycles mean nothing here)."""
+    it has none; cycles mean nothing here). Checks what it can without the data."""
     if config.cycles:
         raise SettingError("cycles", "has no meaning in a range test: give {epochs} or {steps}")
+    require(not config.steps or config.steps >= MIN_STEPS, "steps",
+            f"must be >= {MIN_STEPS} in a range test (its ramp has a first and a last step), "
+            f"got {config.steps}")
     if not (config.steps or config.epochs):
         config = replace(config, epochs=DEFAULT_EPOCHS)
     return replace(config, schedule="constant")
@@ -90,6 +97,9 @@ def run_range_test(config, test=RangeTest(), dataset=None, split=None, cache_dir
     length) and suggest bounds. on_segment(repeat, step, total): after each compiled call."""
     config = range_config(config)
     prepared = prepare(config, dataset, split, cache_dir)
+    require(prepared.plan.total_steps >= MIN_STEPS, "steps" if config.steps else "epochs",
+            f"gives {prepared.plan.total_steps} step, fewer than a range test's {MIN_STEPS} "
+            f"(its ramp has a first and a last step)")
     curves, seconds = [], 0.0
     for repeat in range(test.repeats):
         run = replace(prepared, config=replace(config, seed=config.seed + repeat))
@@ -144,12 +154,23 @@ def _one_test(trainer, test, on_segment):
 
 # -- the folder of a test ---------------------------------------------------------------------
 
-def write_range_test(result, folder, figure=True):
+def write_range_test(result, folder, figure=True, overwrite=False):
     """lr_range.csv (a row per repeat and step), lr_range.json (settings, every rule's
-    suggestion, the chosen pair and the train command) and lr_range.png into folder."""
+    suggestion, the chosen pair and the train command) and lr_range.png into folder.
+
+    folder: a RunFolder of KIND that the caller claimed (for the whole test), or a path,
+    claimed here for the writing: a folder holding another run, or another test unless
+    `overwrite`, is refused (`RunFolder.claim_new`).
+    """
+    if not (isinstance(folder, RunFolder) and folder.claimed):
+        with RunFolder(folder, KIND).claim_new(overwrite=overwrite) as claimed:
+            return write_range_test(result, claimed, figure)
+    _write_files(result, folder.path, figure)
+
+
+def _write_files(result, folder, figure):
     from .plots import lr_range_figure
 
-    folder = Path(folder)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["repeat", "step", "lr", "loss", "smoothed_loss", "batch_acc",
@@ -190,16 +211,18 @@ def eta_from(folder):
     """(eta_min, eta_max) that the range test in `folder` chose; a one-line error when the
     folder holds no test or its test suggested nothing."""
     path = Path(folder) / "lr_range.json"
-    try:
-        summary = json.loads(path.read_text())
-        eta_min, eta_max = summary["eta_min"], summary["eta_max"]
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise SettingError("eta_from", f"{folder}: no lr_range.json there (run an LR range "
-                                       f"test into it first)") from None
-    except (OSError, ValueError, KeyError, TypeError) as err:
+                                       f"test into it first)")
+    text = read_regular(path)  # a FIFO would block
+    try:
+        summary = json.loads(text)
+        eta_min, eta_max = summary["eta_min"], summary["eta_max"]
+    except (ValueError, KeyError, TypeError) as err:
         raise UserError(f"{path}: not a range test's summary ({err})") from None
     if not (isinstance(eta_min, (int, float)) and isinstance(eta_max, (int, float))
             and 0 < eta_min <= eta_max):
         raise SettingError("eta_from", f"{folder}: its range test suggested no bounds "
                                        f"(rule {summary.get('rule')!r})")
     return float(eta_min), float(eta_max)
+

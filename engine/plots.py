@@ -8,8 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write
+from .errors import require
 
 CELL_INCHES = 0.7
+MAX_PER_CLASS = 50  # images in a row of the sample grid: 35 inches wide, some seconds to draw
 
 
 def save_figure(fig, path):
@@ -56,7 +58,7 @@ def sample_grid(dataset, path, per_class=10, seed=0):
     ----------
     dataset : Dataset
     path : where to write the figure (PNG by suffix)
-    per_class : int, images per row
+    per_class : int, images per row, at most MAX_PER_CLASS
     seed : int, seeds which images are drawn
 
     Returns
@@ -65,6 +67,8 @@ def sample_grid(dataset, path, per_class=10, seed=0):
     """
     from matplotlib.figure import Figure
 
+    require(1 <= per_class <= MAX_PER_CLASS, "per_class",
+            f"must be in [1, {MAX_PER_CLASS}] (images in a row of the grid), got {per_class}")
     rows = grid_indices(dataset.train_labels, dataset.n_classes, per_class, seed)
     fig = Figure(figsize=(CELL_INCHES * per_class + 1.5, CELL_INCHES * len(rows)))
     axes = fig.subplots(len(rows), per_class, squeeze=False)

@@ -3,7 +3,10 @@
 Every file is written atomically (temporary file, then rename), so a kill at any moment
 leaves the previous version or the new one, never a broken one. A run owns its folder: it
 claims it (`claim_new`, `claim_resume`), which takes the folder's lock for as long as the run
-lasts, so two runs never write into one folder.
+lasts, so two runs never write into one folder. Every command that writes a folder claims
+it so, as the kind of run it is (KINDS): a training run (or its dry run), an LR range test
+or a search. A folder's files record which kind owns it, and a claim refuses a folder that
+another kind owns.
 """
 import csv
 import io
@@ -17,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .atomic import atomic_write, remove_dead_temps
+from .atomic import (atomic_write, make_folders, read_regular, remove_dead_temps,
+                     remove_empty_folders)
 from .data.paths import checkout_root
 from .errors import SettingError, UserError, literal
 from .lock import FileLock, LockHeld
@@ -30,13 +34,24 @@ RUN_FILES = ("config.toml", "metrics.csv", "summary.json", "model.npz", "best.np
              "checkpoint.npz")
 MODELS = ("final", "best")  # model.npz: the network at the end; best.npz: at its best validation
 FIGURES = ("curves.png", "templates.png", "schedule.png")
+# The kinds of run that own a folder: (article, noun, the files that show one is there).
+KINDS = {
+    "train": ("a", "run", RUN_FILES),
+    "lr-range-test": ("an", "LR range test", ("lr_range.json", "lr_range.csv", "lr_range.png")),
+    "search": ("a", "search", ("search.json", "search.jsonl", "search.csv", "search.png")),
+}
+# The files that a run of each kind needs to be resumed.
+RESUMABLE = {"train": ("config.toml", "checkpoint.npz"), "search": ("search.json",)}
 
 
 class RunFolder:
-    """The files of one run under `path`."""
+    """The files of one run of `kind` (a key of KINDS) under `path`."""
 
-    def __init__(self, path):
-        self.path = Path(path)
+    def __init__(self, path, kind="train"):
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        self.path, self.kind = Path(path), kind
+        self.replacing = False  # claimed over a run of its kind (claim_new's overwrite)
         self._lock = None
         self._created = []  # the folders claim_new made, deepest first
 
@@ -54,32 +69,29 @@ class RunFolder:
     def fresh_name(root="runs"):
         return Path(root) / time.strftime("%Y%m%d-%H%M%S")
 
-    def create(self):
-        """Make the folder, or fail with one line naming it (no claim: see claim_new)."""
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as err:
-            raise SettingError("out", f"{literal(self.path)}: cannot write there "
-                                      f"({literal(err.strerror or err)})") from None
-
-    def claim_new(self, overwrite=False):
+    def claim_new(self, overwrite=False, dry_run=False):
         """Own the folder for a new run until `release`; returns self.
 
-        A missing folder is made; an empty one is taken as it is. A folder that holds
-        another run (any of RUN_FILES) is refused unless `overwrite`, which removes the
-        engine's files (RUN_FILES and FIGURES) first; other files are left alone. What
-        killed writers left (temporary files) is removed. Mistakes raise SettingError("out").
+        A missing folder is made; an empty one is taken as it is. A folder that holds a run
+        of another kind (any of its KINDS files) is refused; one that holds a run of this
+        kind is refused unless `overwrite`, which removes that run's files (and, for a
+        training run, its FIGURES) first; other files are left alone. A `dry_run` removes
+        nothing: `replacing` says whether the run would replace one. What killed writers
+        left (temporary files) is removed. Mistakes raise SettingError("out").
         """
         self._make()
         self._take_lock("out")
         try:
-            found = [name for name in RUN_FILES if os.path.lexists(self.path / name)]
-            if found and not overwrite:
-                raise SettingError("out", self._occupied(found))
-            if overwrite:
+            found = self._runs_found()
+            other = next((kind for kind in found if kind != self.kind), None)
+            if other:
+                article, noun, _ = KINDS[other]
+                raise SettingError("out", f"{literal(self.path)} holds {article} {noun} "
+                                          f"({', '.join(found[other])}): choose another folder")
+            if self.kind in found and not overwrite:
+                raise SettingError("out", self._occupied(found[self.kind]))
+            self.replacing = self.kind in found
+            if overwrite and not dry_run:
                 self._remove_engine_files()
             remove_dead_temps(self.path, locked=True)
         except BaseException:
@@ -90,19 +102,20 @@ class RunFolder:
     def claim_resume(self):
         """Own the folder to resume its run until `release`; returns self.
 
-        The folder must hold config.toml and checkpoint.npz, as files. What killed writers
-        left (temporary files) is removed. Mistakes raise SettingError("resume").
+        The folder must hold the files of RESUMABLE[kind] (a training run's config.toml and
+        checkpoint.npz), as files. What killed writers left (temporary files) is removed.
+        Mistakes raise SettingError("resume").
         """
+        if self.kind not in RESUMABLE:
+            raise ValueError(f"a run of kind {self.kind} cannot be resumed")
         where = literal(self.path)
         if not self.path.is_dir():
             what = "not a folder" if os.path.lexists(self.path) else "no such folder"
             raise SettingError("resume", f"{where}: {what}")
         self._take_lock("resume")
         try:
-            self._require_file(self.config, "no config.toml there")
-            self._require_file(self.checkpoint, (
-                "no checkpoint.npz there: the run stopped before its first checkpoint; start "
-                f"it again with {{config}} {literal(self.config)} {{out}} {where} {{overwrite}}"))
+            for name in RESUMABLE[self.kind]:
+                self._require_file(self.path / name, self._missing(name))
             remove_dead_temps(self.path, locked=True)
         except BaseException:
             self.release()
@@ -119,11 +132,7 @@ class RunFolder:
             self._lock.release()  # removes .lock
             self._lock = None
         if remove_if_empty:
-            for folder in self._created:
-                try:
-                    folder.rmdir()
-                except OSError:  # not empty
-                    break
+            remove_empty_folders(self._created)
         self._created = []
 
     @property
@@ -140,13 +149,8 @@ class RunFolder:
         where = literal(self.path)
         if os.path.lexists(self.path) and not self.path.is_dir():
             raise SettingError("out", f"{where}: not a folder")
-        missing = [p for p in (self.path, *self.path.parents) if not p.exists()]
-        try:
-            self.path.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise SettingError("out", f"{where}: cannot write there "
-                                      f"({literal(err.strerror or err)})") from None
-        self._created = missing
+        self._created = make_folders(self.path, lambda err: SettingError(
+            "out", f"{where}: cannot write there ({literal(err.strerror or err)})"))
 
     def _take_lock(self, setting):
         if self._lock is not None:
@@ -163,16 +167,32 @@ class RunFolder:
             raise SettingError(setting, f"{where}: cannot write there "
                                         f"({literal(err.strerror or err)})") from None
 
+    def _runs_found(self):
+        """{kind: the names of its files} of the runs whose files the folder holds."""
+        found = {kind: [name for name in files if os.path.lexists(self.path / name)]
+                 for kind, (_, _, files) in KINDS.items()}
+        return {kind: names for kind, names in found.items() if names}
+
     def _occupied(self, found):
         where = literal(self.path)
-        if self.checkpoint.exists() and not self.summary.exists():
+        if self.kind == "search":  # a search is continued, never replaced
+            return (f"{where} holds a search already: continue it with {{resume}} {where}, "
+                    f"or give another {{out}}")
+        if self.kind == "train" and self.checkpoint.exists() and not self.summary.exists():
             return (f"{where} holds an unfinished run: continue it with {{resume}} {where}, "
                     f"or replace it with {{overwrite}}")
-        return (f"{where} holds another run ({', '.join(found)}): choose another folder, or "
-                f"replace it with {{overwrite}}")
+        return (f"{where} holds another {KINDS[self.kind][1]} ({', '.join(found)}): choose "
+                f"another folder, or replace it with {{overwrite}}")
+
+    def _missing(self, name):
+        if name != "checkpoint.npz":
+            return f"no {name} there"
+        return ("no checkpoint.npz there: the run stopped before its first checkpoint; start "
+                f"it again with {{config}} {literal(self.config)} {{out}} {literal(self.path)} "
+                f"{{overwrite}}")
 
     def _remove_engine_files(self):
-        for name in RUN_FILES + FIGURES:
+        for name in KINDS[self.kind][2] + (FIGURES if self.kind == "train" else ()):
             try:
                 (self.path / name).unlink(missing_ok=True)
             except OSError as err:
@@ -209,11 +229,7 @@ class RunFolder:
         A missing, unreadable or damaged file raises a one-line UserError naming it.
         """
         try:
-            text = self.metrics.read_bytes().decode("utf-8")
-        except FileNotFoundError:
-            raise UserError(f"{self.metrics}: no such file") from None
-        except OSError as err:
-            raise UserError(f"{self.metrics}: cannot read ({err.strerror or err})") from None
+            text = read_regular(self.metrics).decode("utf-8")
         except UnicodeDecodeError as err:
             raise _damaged(self.metrics, f"not text: byte {err.start}") from None
         return _parse_metrics(text, self.metrics)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 
 import tomli_w
 
+from .atomic import read_regular
 from .errors import SettingError, UserError, require
 from .schedules import SCHEDULES
 from .settings import CYCLICAL, CYCLICAL_DEFAULT, DATA, EXCLUSIVE, MAX_STEPS, SETTINGS, TRAIN
@@ -130,16 +131,11 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path):
-        """The config in the TOML file at path; unknown keys and non-TOML are errors."""
+        """The config in the TOML file at path; unknown keys, non-TOML and anything but a
+        regular file are errors."""
+        data = read_regular(path)  # a FIFO would block for ever
         try:
-            with open(path, "rb") as file:
-                d = tomllib.load(file)
-        except FileNotFoundError:
-            raise UserError(f"{path}: no such config file") from None
-        except IsADirectoryError:
-            raise UserError(f"{path}: is a folder, not a config file") from None
-        except OSError as err:
-            raise UserError(f"{path}: cannot read ({err.strerror or err})") from None
+            d = tomllib.loads(data.decode("utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
             raise UserError(f"{path}: not a TOML file ({err})") from None
         return cls.from_dict(d, source=str(path))
@@ -193,6 +189,7 @@ def resolve_config(preset=None, config_file=None, settings=None, eta_from=None):
     from .presets import PRESETS
 
     settings = dict(settings or {})
+    _require_stop_rules(settings)
     notes = []
     if eta_from is not None:
         from .lr_range_test import eta_from as read_bounds
@@ -227,6 +224,15 @@ def resolve_config(preset=None, config_file=None, settings=None, eta_from=None):
     return TrainConfig.from_dict(merged), notes
 
 
+def _require_stop_rules(settings):
+    """SettingError for a stop rule given as 0: in a config, 0 is the rule not chosen."""
+    for group in EXCLUSIVE:
+        for name in group:
+            if name in settings and SETTINGS[name].check(settings[name]) == 0:
+                raise SettingError(name, "must be >= 1, got 0 (leave it out for the default "
+                                         "length)")
+
+
 # Settings that a resumed run may change: where it stops, and how it reports and saves.
 RESUME_CHANGES = ("cycles", "epochs", "steps", "eval_every", "checkpoint_every", "threads")
 
@@ -237,6 +243,7 @@ def resume_config(config, settings):
 
     Returns (config, notes), a note per change applied.
     """
+    _require_stop_rules(settings or {})
     current = config.to_dict()
     changed = {name: value for name, value in (settings or {}).items()
                if name not in current or SETTINGS[name].check(value) != config.__dict__[name]}

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from cifar_engine.atomic import (atomic_write, pid_alive, remove_dead_temps, temp_prefix,
-                                 temp_writer)
+from cifar_engine.atomic import (atomic_write, pid_alive, read_regular, remove_dead_temps,
+                                 temp_prefix, temp_writer)
 from cifar_engine.errors import UserError
 
 # Writes half of argv[1] atomically, then dies by SIGKILL before the rename.
@@ -61,6 +61,75 @@ def test_an_unwritable_target_is_one_line(tmp_path):
         with atomic_write(tmp_path / "file" / "a.txt") as file:
             file.write(b"")
     assert "\n" not in str(err.value)
+
+
+def _not_regular(tmp_path, kind):
+    """A path beside tmp_path that is not a regular file: a FIFO, a folder, or a symbolic
+    link to a character device (making one needs root)."""
+    path = tmp_path / f"target-{kind}"
+    {"fifo": os.mkfifo, "folder": os.mkdir,
+     "device": lambda p: os.symlink(os.devnull, p)}[kind](path)
+    return path
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind, what", [("fifo", "a FIFO"), ("folder", "a folder"),
+                                        ("device", "a character device")])
+def test_what_is_not_a_regular_file_is_never_replaced(tmp_path, kind, what):
+    target = _not_regular(tmp_path, kind)
+    before = os.lstat(target)
+
+    with pytest.raises(UserError) as err:
+        with atomic_write(target) as file:
+            file.write(b"new")
+
+    assert str(err.value) == f"{target}: {what}, not a regular file: refusing to replace it"
+    after = os.lstat(target)
+    assert (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode)
+    assert _names(tmp_path) == [target.name]  # no temporary left
+
+
+def test_a_link_to_a_file_is_written_through_and_kept(tmp_path):
+    (tmp_path / "real.png").write_bytes(b"old")
+    (tmp_path / "link.png").symlink_to("real.png")
+
+    with atomic_write(tmp_path / "link.png") as file:
+        file.write(b"new")
+
+    assert os.readlink(tmp_path / "link.png") == "real.png"
+    assert (tmp_path / "real.png").read_bytes() == b"new"
+    assert _names(tmp_path) == ["link.png", "real.png"]
+
+
+def test_a_failed_write_removes_the_folders_it_made_and_only_those(tmp_path):
+    (tmp_path / "keep").mkdir()
+
+    with pytest.raises(RuntimeError):
+        with atomic_write(tmp_path / "keep" / "new" / "deeper" / "a.txt") as file:
+            file.write(b"half")
+            raise RuntimeError("boom")
+
+    assert _names(tmp_path) == ["keep"] and _names(tmp_path / "keep") == []
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind, what", [("fifo", "a FIFO"), ("folder", "a folder"),
+                                        ("device", "a character device")])
+def test_reading_refuses_what_is_not_a_regular_file_without_waiting(tmp_path, kind, what):
+    path = _not_regular(tmp_path, kind)
+
+    with pytest.raises(UserError) as err:
+        read_regular(path)
+
+    assert str(err.value) == f"{path}: {what}, not a regular file"
+
+
+def test_reading_a_file_gives_its_bytes_and_a_missing_one_is_one_line(tmp_path):
+    (tmp_path / "a").write_bytes(b"abc")
+
+    assert read_regular(tmp_path / "a") == b"abc"
+    with pytest.raises(UserError, match=r"b: no such file$"):
+        read_regular(tmp_path / "b")
 
 
 @pytest.mark.parametrize("name, writer", [

@@ -1,16 +1,20 @@
 """The LR range test as it runs: a fresh network while eta rises, stopped when the loss
 blows up, its suggestions written to a folder that `train --eta-from` reads."""
 import json
+import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
-from cifar_engine.cli.main import main
+from cifar_engine.cli.main import cli, main
 from cifar_engine.data import load_dataset
 from cifar_engine.errors import SettingError, UserError
 from cifar_engine.lr_range_test import RangeTest, eta_from, run_range_test, write_range_test
+from cifar_engine.runs import RunFolder
 from cifar_engine.train_config import TrainConfig
-from fakes import write_image_tree
+from fakes import assert_one_line_error, write_image_tree
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +105,68 @@ def test_the_command_prints_every_rule_and_a_train_line(tiny, tmp_path, capsys):
         assert rule in out
     assert "<- used" in out and (tmp_path / "t" / "lr_range.png").exists()
     assert "cifar-engine train" in out or "suggests nothing" in out
+
+
+def _range_test(tiny, out, *args):
+    return CliRunner().invoke(cli, ["lr-range-test", "--data", str(tiny[0]), "--hidden", "16",
+                                    "--batch-size", "10", "--out", str(out), *map(str, args)])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+    (["--steps", "0"], "--steps must be >= 1, got 0"),
+    (["--steps", "1"], "--steps must be >= 2 in a range test"),
+    (["--epochs", "1", "--batch-size", "60"], "--epochs gives 1 step, fewer than a range "
+                                               "test's 2"),  # 60 training images: one batch
+])
+def test_a_test_too_short_for_a_ramp_names_the_flag_and_leaves_nothing(tiny, tmp_path, args,
+                                                                       message):
+    result = _range_test(tiny, tmp_path / "t", *args)
+
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("files, holds", [
+    (["lr_range.json"], "holds another LR range test (lr_range.json): choose another "
+                        "folder, or replace it with --overwrite"),
+    (["config.toml", "model.npz"], "holds a run (config.toml, model.npz): choose another "
+                                   "folder"),
+    (["search.json"], "holds a search (search.json): choose another folder"),
+])
+def test_a_folder_holding_a_test_or_another_run_is_refused(tiny, tmp_path, files, holds):
+    (tmp_path / "t").mkdir()
+    for name in files:
+        (tmp_path / "t" / name).write_text("earlier")
+
+    result = _range_test(tiny, tmp_path / "t", "--steps", "6")
+
+    assert_one_line_error(result, f"--out {tmp_path / 't'} {holds}")
+    assert sorted(p.name for p in (tmp_path / "t").iterdir()) == sorted(files)
+
+
+def test_overwrite_replaces_an_earlier_test(tiny, tmp_path):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "lr_range.json").write_text("earlier")
+
+    result = _range_test(tiny, tmp_path / "t", "--steps", "6", "--overwrite")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "t" / "lr_range.json").read_text())["steps"] == [6]
+
+
+def test_a_folder_under_test_is_refused_to_a_second_test(tiny, tmp_path):
+    with RunFolder(tmp_path / "t", "lr-range-test").claim_new():
+        result = _range_test(tiny, tmp_path / "t", "--steps", "6")
+
+    assert_one_line_error(result, f"--out {tmp_path / 't'}: in use by another run (process "
+                                  f"{os.getpid()})")
+
+
+def test_writing_a_test_claims_the_folder(tiny, tmp_path):
+    result = run_range_test(replace(CONFIG, epochs=0, steps=6), RangeTest(), tiny[1])
+    (tmp_path / "model.npz").write_text("a run's")
+
+    with pytest.raises(SettingError, match="holds a run"):
+        write_range_test(result, tmp_path)
+    assert os.listdir(tmp_path) == ["model.npz"]

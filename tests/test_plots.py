@@ -3,8 +3,8 @@ import pytest
 from PIL import Image
 
 from cifar_engine.data import Dataset
-from cifar_engine.errors import UserError
-from cifar_engine.plots import grid_indices, sample_grid, save_figure
+from cifar_engine.errors import SettingError, UserError
+from cifar_engine.plots import MAX_PER_CLASS, grid_indices, sample_grid, save_figure
 
 
 @pytest.fixture
@@ -54,3 +54,12 @@ def test_save_figure_to_an_unwritable_place(tmp_path):
 
     with pytest.raises(UserError, match="cannot write"):
         save_figure(Figure(), tmp_path / "file" / "plot.png")
+
+
+@pytest.mark.parametrize("per_class", [0, MAX_PER_CLASS + 1, 100_000])
+def test_sample_grid_bounds_its_rows_before_drawing(dataset, tmp_path, per_class):
+    with pytest.raises(SettingError) as err:
+        sample_grid(dataset, tmp_path / "grid.png", per_class=per_class)
+
+    assert err.value.setting == "per_class" and f"got {per_class}" in str(err.value)
+    assert not (tmp_path / "grid.png").exists()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from cifar_engine.atomic import temp_prefix
 from cifar_engine.errors import SettingError, UserError
-from cifar_engine.runs import FIGURES, RUN_FILES, RunFolder
+from cifar_engine.runs import FIGURES, KINDS, RUN_FILES, RunFolder
 from cifar_engine.trainer import METRIC_COLUMNS
 
 # Claims argv[1] for a new run, says so, and holds it until killed.
@@ -163,6 +163,65 @@ def test_a_path_with_braces_is_spelled_as_it_is(tmp_path):
         RunFolder(tmp_path / "{out}").claim_new()
 
     assert flags(err.value).startswith(f"--out {tmp_path / '{out}'} holds another run")
+
+
+# -- kinds of run: each owns its folder ------------------------------------------------------
+
+@pytest.mark.parametrize("mine", KINDS)
+@pytest.mark.parametrize("theirs", KINDS)
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_owned_by_another_kind_of_run_is_refused_even_to_overwrite(tmp_path, mine,
+                                                                           theirs, overwrite):
+    if mine == theirs:
+        return
+    article, noun, files = KINDS[theirs]
+    _fill(tmp_path / "a", files[:1])
+
+    with pytest.raises(SettingError) as err:
+        RunFolder(tmp_path / "a", mine).claim_new(overwrite=overwrite)
+
+    assert flags(err.value) == (f"--out {tmp_path / 'a'} holds {article} {noun} ({files[0]}): "
+                                f"choose another folder")
+    assert _names(tmp_path / "a") == [files[0]]
+
+
+def test_a_folder_holding_a_range_test_is_refused_unless_overwritten(tmp_path):
+    _fill(tmp_path / "a", ["lr_range.json", "lr_range.png", "notes.txt"])
+
+    with pytest.raises(SettingError) as err:
+        RunFolder(tmp_path / "a", "lr-range-test").claim_new()
+    assert flags(err.value) == (f"--out {tmp_path / 'a'} holds another LR range test "
+                                f"(lr_range.json, lr_range.png): choose another folder, or "
+                                f"replace it with --overwrite")
+
+    with RunFolder(tmp_path / "a", "lr-range-test").claim_new(overwrite=True):
+        assert _names(tmp_path / "a") == [".lock", "notes.txt"]
+
+
+def test_a_search_folder_is_continued_never_claimed_anew(tmp_path):
+    _fill(tmp_path / "a", ["search.json", "search.jsonl"])
+
+    with pytest.raises(SettingError, match="holds a search already: continue it with resume"):
+        RunFolder(tmp_path / "a", "search").claim_new()
+    with RunFolder(tmp_path / "a", "search").claim_resume() as folder:
+        assert folder.claimed
+    (tmp_path / "b").mkdir()
+    with pytest.raises(SettingError, match="b: no search.json there"):
+        RunFolder(tmp_path / "b", "search").claim_resume()
+
+
+def test_a_folder_being_written_by_a_live_process_is_refused_whatever_the_kind(tmp_path):
+    holder = subprocess.Popen([sys.executable, "-c", CLAIMER, str(tmp_path / "a")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "claimed\n"
+        for kind in KINDS:
+            with pytest.raises(SettingError, match=f"in use by another run \\(process "
+                                                   f"{holder.pid}\\)"):
+                RunFolder(tmp_path / "a", kind).claim_new()
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 # -- claiming a folder to resume its run ------------------------------------------------------
@@ -325,7 +384,16 @@ def test_a_missing_or_unreadable_metrics_file_is_one_line(tmp_path):
     with pytest.raises(UserError, match="metrics.csv: no such file$"):
         folder.read_metrics()
     folder.metrics.mkdir()
-    with pytest.raises(UserError, match=r"metrics.csv: cannot read \(Is a directory\)$"):
+    with pytest.raises(UserError, match=r"metrics.csv: a folder, not a regular file$"):
+        folder.read_metrics()
+
+
+@pytest.mark.timeout(20)
+def test_a_metrics_file_that_is_a_pipe_is_refused_without_waiting(tmp_path):
+    folder = RunFolder(tmp_path)
+    os.mkfifo(folder.metrics)
+
+    with pytest.raises(UserError, match=r"metrics.csv: a FIFO, not a regular file$"):
         folder.read_metrics()
 
 

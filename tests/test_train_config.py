@@ -1,5 +1,7 @@
 """Run settings: n_s in steps or epochs, limits named by their setting, TOML round trip,
 and how presets, config files and explicit settings combine."""
+import os
+
 import pytest
 
 from cifar_engine.errors import SettingError, UserError
@@ -52,9 +54,12 @@ def test_bad_config_files_name_the_file_and_the_setting(tmp_path, text):
     assert text.split()[0] in str(caught.value) and len(str(caught.value).splitlines()) == 1
 
 
-def test_a_folder_named_like_a_config_file_is_refused_in_one_line(tmp_path):
-    (tmp_path / "config.toml").mkdir()
-    with pytest.raises(UserError, match="is a folder"):
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("make, what", [(os.mkdir, "a folder"), (os.mkfifo, "a FIFO")])
+def test_a_config_file_that_is_not_a_regular_file_is_refused_in_one_line(tmp_path, make,
+                                                                          what):
+    make(tmp_path / "config.toml")
+    with pytest.raises(UserError, match=f"config.toml: {what}, not a regular file$"):
         TrainConfig.from_toml(tmp_path / "config.toml")
 
 

@@ -2,7 +2,7 @@
 
 Labels come from the class folder names: CIFAR-10's label order when the names are exactly
 CIFAR-10's, else sorted names. Images are decoded with Pillow: C = 1 when every image is grey
-('L'), else RGB, C = 3.
+('L', or 16-bit grey scaled to 8 bits), else RGB, C = 3.
 """
 import io
 import os
@@ -71,7 +71,8 @@ def _check_claim(where, size, n_bytes):
 
 
 def _decode(where, data, check_size=None):
-    """Pixels uint8 (H*W*c,) in HWC order, c = 1 for 'L' images else 3, and size (W, H).
+    """Pixels uint8 (H*W*c,) in HWC order, c = 1 for grey images ('L'; 16-bit 'I;16' and 'I',
+    their top 8 bits) else 3, and size (W, H).
 
     check_size : callable or None, called with the size (W, H) that the header declares,
         before decoding, to refuse a size that will not do (it raises DataError)
@@ -83,6 +84,9 @@ def _decode(where, data, check_size=None):
             if check_size is not None:
                 check_size(image.size)
             _check_claim(where, image.size, len(data))
+            if image.mode.startswith("I"):  # 16-bit grey ('I;16', or 'I'): keep the top byte
+                return (np.asarray(image).astype(np.uint16) >> 8).astype(np.uint8).ravel(), \
+                    image.size
             if image.mode not in ("L", "RGB"):
                 image = image.convert("RGB")
             return np.frombuffer(image.tobytes(), np.uint8), image.size

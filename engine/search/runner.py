@@ -26,8 +26,8 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from ..errors import SettingError, UserError, require
-from ..lock import FileLock
 from ..plots import search_figure
+from ..runs import RunFolder
 from ..schedules import SCHEDULES
 from ..settings import MAX_SEED, SETTINGS
 from ..train_config import TrainConfig, resolve_config
@@ -42,7 +42,6 @@ from .workers import SETTLE_TIMEOUT, InProcess, TrialTask, braced, dispatch
 SEARCH_FILE = "search.json"
 FIGURE = "search.png"
 BEST = "best"
-LOCK = "search.lock"
 STOP_RULE = ("cycles", "epochs", "steps")
 # Settings a search does not draw: the data and its split (the validation set must stay
 # one), seeds and stop rules (the search sets them), and bookkeeping.
@@ -269,7 +268,7 @@ def run_search(plan, folder, executor=None, *, resume=False, report=None, cache_
     whose unfinished ones run again; otherwise it must not hold a search. report: a Report.
     cache_dir: the data cache, for every worker (None: each one's default).
     settle_timeout: seconds a trial waits at a pruning point for the earlier trials of its
-    stage. One driver per folder (search.lock); the data is checked before anything is
+    stage. One driver per folder (its claim, `runs.RunFolder`); the data is checked before anything is
     written.
     """
     executor = executor or InProcess()
@@ -310,12 +309,8 @@ def _claimed(folder, plan, resume):
     """Own the search folder for the `with` block: its lock taken, its plan written (a new
     search) or matched (resume)."""
     stored = load_plan(folder) if resume else None
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise SettingError("out", braced(f"{folder}: cannot write there "
-                                          f"({err.strerror or err})")) from None
-    with FileLock(folder / LOCK):
+    owner = RunFolder(folder, "search")
+    with owner.claim_resume() if resume else owner.claim_new():
         _match(folder, plan, stored) if resume else _write_plan(folder, plan)
         yield
 

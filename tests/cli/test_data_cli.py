@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fakes import assert_one_line_error, idx_bytes, rewrite_pickle, tar_folder
-from cifar_engine.cli.main import cli
+from cifar_engine.cli.main import cli, main
 from cifar_engine.data.idx import LABELS_MAGIC
 
 
@@ -96,6 +96,46 @@ def test_show_to_a_path_that_cannot_be_written(idx_folder, cache_dir, tmp_path):
     assert result.stderr.startswith(f"cifar-engine: error: {tmp_path / 'plots' / 'grid.png'}: "
                                     "cannot write (")
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("make, what", [
+    (os.mkfifo, "a FIFO"), (os.mkdir, "a folder"),
+    (lambda p: os.symlink(os.devnull, p), "a character device")])
+def test_show_never_replaces_what_is_not_a_regular_file(idx_folder, cache_dir, tmp_path, make,
+                                                        what):
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "grid.png"
+    make(out)
+    before = os.lstat(out)
+
+    result = run("data", "show", "--data", idx_folder.path, "--cache-dir", cache_dir,
+                 "--out", out)
+
+    assert_one_line_error(result, f"{out}: {what}, not a regular file: refusing to replace it")
+    assert (os.lstat(out).st_ino, os.lstat(out).st_mode) == (before.st_ino, before.st_mode)
+    assert os.listdir(tmp_path / "out") == ["grid.png"]
+
+
+def test_show_replaces_a_picture_it_is_told_to(idx_folder, cache_dir, tmp_path):
+    (tmp_path / "grid.png").write_bytes(b"an older grid")
+
+    result = run("data", "show", "--data", idx_folder.path, "--cache-dir", cache_dir,
+                 "--out", tmp_path / "grid.png", "--per-class", 2)
+
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.timeout(30)
+def test_show_bounds_the_images_per_class(idx_folder, cache_dir, tmp_path, capsys):
+    code = main(["data", "show", "--data", str(idx_folder.path), "--cache-dir", str(cache_dir),
+                 "--out", str(tmp_path / "out" / "grid.png"), "--per-class", "100000"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "'--per-class': 100000 is not in the range 1<=x<=50" in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_download_fetches_and_prints_the_path(http_server, cifar10_folder, tmp_path):
@@ -244,4 +284,4 @@ def test_download_errors_leave_no_file(http_server, tmp_path):
 
         assert result.exit_code == 2
         assert result.stderr == f"cifar-engine: error: {url}: transfer cut short, 15 of 20 bytes\n"
-    assert os.listdir(tmp_path / "dest") == []
+    assert not (tmp_path / "dest").exists()  # the folder it made is removed too

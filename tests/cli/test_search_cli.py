@@ -186,3 +186,17 @@ def test_a_search_killed_mid_stage_resumes_to_the_uninterrupted_table(capsys, im
     starts = [(r["stage"], r["trial"]) for r in journal.read() if r["event"] == "start"]
     assert all(starts.count(key) == 1 for key in before)
     assert len(journal.finished()) == 8
+
+
+@pytest.mark.parametrize("files", [["config.toml", "model.npz"], ["lr_range.json"]])
+def test_a_folder_of_another_kind_of_run_is_refused_before_any_trial(capsys, images,
+                                                                     tmp_path, files):
+    (tmp_path / "run").mkdir()
+    for name in files:
+        (tmp_path / "run" / name).write_text("another run's")
+
+    code, out, err = _run(capsys, "--data", images, *SEARCH, "--out", tmp_path / "run")
+
+    _one_line_error(code, err, f"--out {tmp_path / 'run'} holds ", f"({files[0]}",
+                    "choose another folder")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(files)

@@ -222,3 +222,69 @@ def test_a_zca_model_predicts_raw_image_files_as_its_network_predicts_the_arrays
     assert summary["preprocessing"] == {"kind": "zca", "eps": 0.1}
     assert main(["evaluate", str(tmp_path / "run")]) == 0
     assert f"test  accuracy {summary['test_acc']:.4f}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("files, holds", [
+    (["config.toml", "metrics.csv", "schedule.png"], "holds another run (config.toml, metrics.csv)"),
+    (["lr_range.json"], "holds an LR range test (lr_range.json)"),
+    (["search.json"], "holds a search (search.json)")])
+def test_a_dry_run_claims_its_folder_as_a_run_would(capsys, images, tmp_path, files, holds):
+    for name in files:
+        (tmp_path / "run").mkdir(exist_ok=True)
+        (tmp_path / "run" / name).write_text("another run's")
+
+    code, out = _train(capsys, images, tmp_path / "run", "--cycles", "1", "--dry-run")
+
+    assert code == 2 and out.out == ""
+    assert out.err == f"cifar-engine: error: --out {tmp_path / 'run'} {holds}: " + (
+        "choose another folder, or replace it with --overwrite\n" if "another run" in holds
+        else "choose another folder\n")
+    assert all((tmp_path / "run" / name).read_text() == "another run's" for name in files)
+
+
+def test_a_dry_run_with_overwrite_replaces_nothing(capsys, images, tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.npz").write_text("another run's")
+
+    code, out = _train(capsys, images, tmp_path / "run", "--cycles", "1", "--dry-run",
+                       "--overwrite")
+
+    assert code == 0 and "schedule: not drawn" in out.out
+    assert os.listdir(tmp_path / "run") == ["model.npz"]
+
+
+@pytest.mark.parametrize("stop", ["--cycles", "--epochs", "--steps"])
+def test_a_stop_rule_of_zero_is_refused_not_taken_for_the_default(capsys, images, tmp_path,
+                                                                  stop):
+    code, out = _train(capsys, images, tmp_path / "run", stop, "0")
+
+    assert code == 2 and out.err == (f"cifar-engine: error: {stop} must be >= 1, got 0 (leave "
+                                     f"it out for the default length)\n")
+    assert not (tmp_path / "run").exists()
+
+
+def _shell(command, *args):
+    """`command` run by sh with the installed command line's argv as "$@"."""
+    return subprocess.run(["sh", "-c", command, "sh", *CLI, *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("redirect, why", [(">&-", "Bad file descriptor"),
+                                           ("> /dev/full", "No space left on device")])
+def test_standard_output_that_cannot_be_written_ends_in_one_line(redirect, why):
+    result = _shell(f'"$@" {redirect}', "presets")
+
+    assert result.returncode == 2
+    assert result.stderr == f"cifar-engine: error: cannot write to standard output ({why})\n"
+
+
+def test_a_run_whose_report_cannot_be_written_keeps_its_files(images, tmp_path):
+    result = _shell('"$@" > /dev/full', "train", "--data", images, "--out", tmp_path / "run",
+                    *FAST, "--steps", "6")
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines()[-1] == ("cifar-engine: error: cannot write to standard "
+                                              "output (No space left on device)")
+    assert "Traceback" not in result.stderr
+    assert (tmp_path / "run" / "summary.json").exists() and (tmp_path / "run" / "model.npz").exists()
+

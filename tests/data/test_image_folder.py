@@ -192,3 +192,26 @@ def test_a_pipe_to_predict_is_refused_without_waiting_for_a_writer(tmp_path):
 
     with pytest.raises(DataError, match=r"pipe\.png: not a regular file"):
         read_image_file(tmp_path / "pipe.png", (3, 3, 5))
+
+
+
+DEEP = (np.arange(15).reshape(3, 5) * 4369).astype(np.uint16)  # 16-bit grey: I;16
+
+
+def test_a_16_bit_image_to_predict_is_scaled_to_8_bits_not_clipped(tmp_path):
+    Image.fromarray(DEEP).save(tmp_path / "deep.png")
+
+    row = read_image_file(tmp_path / "deep.png", (1, 3, 5))
+
+    assert np.array_equal(row, (DEEP >> 8).astype(np.uint8).reshape(-1))
+
+
+def test_16_bit_images_in_a_data_set_are_scaled_to_8_bits(tmp_path):
+    fake = write_image_tree(tmp_path / "images", per_class=(1, 1))
+    for png in fake.path.glob("*/*/*.png"):
+        Image.fromarray(DEEP).save(png)
+
+    dataset = read_image_folder(fake.path)
+
+    assert dataset.image_shape == (1, 3, 5)
+    assert (dataset.train_images == (DEEP >> 8).astype(np.uint8).reshape(-1)).all()

@@ -13,7 +13,7 @@ from PIL import Image
 
 from cifar_engine.errors import DataError, SettingError
 from cifar_engine.kernels import drop_stale_compiled_code
-from cifar_engine.lock import FileLock, LockHeld
+from cifar_engine.runs import RunFolder
 from cifar_engine.search.journal import Journal
 from cifar_engine.search.pruning import MedianPruner
 from cifar_engine.search.runner import (SEARCHABLE, load_plan, plan_search, run_search,
@@ -219,7 +219,8 @@ def test_a_search_folder_holds_one_search_with_one_driver(images, tmp_path):
         run_search(plan_of(images, stages=["1:1cycles"], seed=5), tmp_path / "s", resume=True)
     with pytest.raises(SettingError, match="no search.json there"):
         run_search(plan, tmp_path / "empty", resume=True)
-    with FileLock(tmp_path / "s" / "search.lock"), pytest.raises(LockHeld):
+    with RunFolder(tmp_path / "s", "search").claim_resume(), \
+            pytest.raises(SettingError, match="in use by another run"):
         run_search(plan, tmp_path / "s", resume=True)
     with pytest.raises(DataError):
         run_search(plan_of(tmp_path / "nowhere", stages=["1:1cycles"]), tmp_path / "n")
