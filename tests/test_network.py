@@ -439,7 +439,7 @@ def test_the_svm_loss_ignores_label_smoothing_in_the_step_config():
     results = []
     for eps in (0.0, 0.3):
         smoothed = cfg._replace(label_smoothing=eps)
-        scores = step.forward(net._buf, smoothed, X, True, 0)
+        scores = step.forward(net._buf, smoothed, X, True, 0, net._buf.params[:0])
         loss = step.loss_gradient(net._buf, smoothed, scores, y)
         results.append((loss, net._buf.grad_a[:N_ROWS * K].copy()))
     assert results[0][0] == results[1][0]

@@ -78,7 +78,7 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tiny_data, tmp
     whole.run()
 
     folder = RunFolder(tmp_path / "run")
-    folder.create()
+    folder.path.mkdir(parents=True)
     first = _trainer(tiny_data, cycles=1, **settings)
 
     def interrupt_at_step_13(trainer, n_steps):
