@@ -19,11 +19,7 @@ from .serial import prange_only, serial
 def dense_forward(S, X, W, b, relu):
     """S = X W^T + b, then max(S, 0) in the same pass when relu is true."""
     gemm(S, X, W, False, True)
-    if serial(S.size):
-        for i in range(S.shape[0]):
-            _bias_relu(S[i], b, relu)
-    else:
-        _bias_relu_parallel(S, b, relu)
+    _add_bias_relu(S, b, relu)
 
 
 ROW_BLOCK = 16   # rows of S that share each row of Wt read (`product_in_order`)
@@ -35,6 +31,12 @@ def dense_forward_in_order(S, X, Wt, b, relu):
     """`dense_forward` with S = X W^T from `product_in_order`: Wt float[d, m] is W
     transposed. For inference, where a row's scores must not depend on its neighbours."""
     product_in_order(S, X, Wt)
+    _add_bias_relu(S, b, relu)
+
+
+@njit(cache=True, inline="always")
+def _add_bias_relu(S, b, relu):
+    """S += b, then max(S, 0) when relu: the pass both forward products end in."""
     if serial(S.size):
         for i in range(S.shape[0]):
             _bias_relu(S[i], b, relu)
