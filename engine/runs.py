@@ -164,6 +164,7 @@ class RunFolder:
             raise SettingError(setting, f"{where}: in use by another run ({holder})") from None
         except OSError as err:
             self.release()
+            where = literal(err.filename or self.path)  # the folder, or its .lock itself
             raise SettingError(setting, f"{where}: cannot write there "
                                         f"({literal(err.strerror or err)})") from None
 

@@ -11,7 +11,7 @@ import numpy as np
 from .data import load_dataset, make_split, resolve_source
 from .errors import require
 from .model_file import load_network, save_network
-from .network import check_memory
+from .network import buffer_bytes, check_memory
 from .plots import curves_figure, templates_figure
 from .preprocessing import fit_preprocessing
 from .runs import RunFolder, environment
@@ -45,8 +45,7 @@ def prepare(config, dataset=None, split=None, cache_dir=None):
         split = make_split(dataset, config.split, config.n_val)
     plan = make_plan(config, len(split.train))
     check_translate(config.translate, dataset.image_shape)
-    check_memory(config.network_spec(dataset.train_images.shape[1], len(dataset.class_names)),
-                 max(config.batch_size, EVAL_CHUNK))
+    check_fits(config, dataset)
     preprocessing = fit_preprocessing(config.zca, split.train.images, split.train.index,
                                       dataset.cache_entry)
     return Prepared(config, dataset, split, plan, preprocessing)
@@ -62,6 +61,23 @@ def run_blas(blas):
             f"is {blas}: the run's products ran on {blas}, and this process runs {here}; "
             f"start it with CIFAR_ENGINE_BLAS={blas}")
     return here
+
+
+def check_fits(config, dataset):
+    """SettingError naming hidden (or batch_size) when the network of `config` for
+    `dataset` could not fit in this machine's memory, before anything is allocated."""
+    check_memory(*_network_of(config, dataset))
+
+
+def network_bytes(config, dataset):
+    """Bytes of the buffers of the network `config` trains on `dataset`."""
+    return buffer_bytes(*_network_of(config, dataset))
+
+
+def _network_of(config, dataset):
+    """(NetworkSpec, max_batch) of the network `config` trains on `dataset`."""
+    return (config.network_spec(dataset.train_images.shape[1], len(dataset.class_names)),
+            max(config.batch_size, EVAL_CHUNK))
 
 
 @dataclass

@@ -12,8 +12,10 @@ Appends take the lock file `search.jsonl.lock` (see `lock.py`), so processes on 
 or on several sharing the folder over a file system with working flock, append one at a time;
 each line goes out in one write, flushed and fsync'd. A writer killed mid-line leaves a
 fragment without its newline: the next append starts a new line after it, and `read` skips
-lines that are not JSON.
+lines that are not JSON. A JSON object that is not a record as above (a key missing or of
+another type, an accuracy outside [0, 1]) is damage no writer leaves: `read` refuses it.
 """
+import contextlib
 import csv
 import io
 import json
@@ -26,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from ..errors import require
+from ..errors import DataError, UserError, require
 from ..lock import locked
 from .space import from_json, format_value
 
@@ -34,6 +36,7 @@ JOURNAL = "search.jsonl"
 TABLE = "search.csv"
 STATUSES = ("ok", "diverged", "failed", "pruned")
 ACCURACIES = ("train_acc", "val_acc", "test_acc")
+EVENTS = ("start", "point", "finish")
 
 
 def _jsonable(value):
@@ -81,8 +84,7 @@ class Journal:
         """Append record (a dict, given a "time") as one line; returns the record written."""
         record = {**record, "time": time.time()}
         line = json.dumps(record, default=_jsonable, allow_nan=False).encode() + b"\n"
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with locked(self._lock_path):
+        with self._locked(), _naming(self.path, "cannot write"):
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
             try:
                 size = os.fstat(fd).st_size
@@ -94,6 +96,16 @@ class Journal:
                 os.close(fd)
         return record
 
+    @contextlib.contextmanager
+    def _locked(self):
+        """Hold the journal's lock (the folder made first), or UserError naming what failed."""
+        with _naming(self.folder, "cannot write there"):
+            self.folder.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as held:
+            with _naming(self._lock_path, "cannot lock"):
+                held.enter_context(locked(self._lock_path))
+            yield
+
     @property
     def _lock_path(self):
         return self.path.with_name(self.path.name + ".lock")
@@ -102,20 +114,26 @@ class Journal:
 
     def read(self):
         """Every record, in the order written; settings' lists are tuples again (hidden
-        widths). Lines that are not whole JSON objects (a writer killed mid-line) are skipped.
+        widths). Lines that are not whole JSON objects (a writer killed mid-line) are skipped;
+        an object that is not a record is a DataError naming the journal and its line.
         """
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             return []
+        except OSError as err:
+            raise DataError(f"{self.path}: cannot read ({err.strerror or err})") from None
         records = []
-        for line in data.split(b"\n"):
+        for number, line in enumerate(data.split(b"\n"), 1):
             try:
                 record = json.loads(line)
-            except ValueError:  # a fragment, or the empty string after the last newline
+            except (ValueError, RecursionError):  # a fragment, or the "" after the last newline
                 continue
             if isinstance(record, dict):
-                if isinstance(record.get("settings"), dict):
+                problem = record_problem(record)
+                if problem:
+                    raise DataError(f"{self.path}: line {number}: {problem}")
+                if "settings" in FIELDS[record["event"]]:
                     record["settings"] = {k: from_json(v) for k, v in record["settings"].items()}
                 records.append(record)
         return records
@@ -149,8 +167,7 @@ class Journal:
         Made from the journal alone (under its lock), so that a resumed search writes the
         same rows as an uninterrupted one (but for seconds). Returns the Path.
         """
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with locked(self._lock_path):
+        with self._locked():
             rows = list(self.finished().values())
             names = list(params) if params is not None else \
                 sorted({name for r in rows for name in r["settings"]})
@@ -166,6 +183,63 @@ class Journal:
             with atomic_write(self.csv_path, "w") as file:
                 file.write(text.getvalue())
         return self.csv_path
+
+
+def _whole(value, low=0):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= low
+
+
+def _accuracy(value):
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)
+                             and 0 <= value <= 1)  # NaN and inf fail the comparison
+
+
+# What each event's record holds, beyond event, stage and trial: {key: (check, what)}.
+_SETTINGS = (lambda v: isinstance(v, dict), "an object")
+_SEED = (_whole, "a whole number >= 0")
+_ACCURACY = (_accuracy, "None or an accuracy in [0, 1]")
+FIELDS = {
+    "start": {"settings": _SETTINGS, "seed": _SEED},
+    "point": {"index": _SEED, "val_acc": _ACCURACY},
+    "finish": {"settings": _SETTINGS, "seed": _SEED,
+               "status": (lambda v: v in STATUSES, f"one of {list(STATUSES)}"),
+               **dict.fromkeys(ACCURACIES, _ACCURACY),
+               "seconds": (lambda v: v is None or (isinstance(v, (int, float))
+                                                   and not isinstance(v, bool)
+                                                   and 0 <= v < math.inf),
+                           "None or seconds >= 0"),
+               "reason": (lambda v: isinstance(v, str), "a string"),
+               "points": (lambda v: isinstance(v, list) and all(map(_accuracy, v)),
+                          "a list of accuracies in [0, 1] (or None)")},
+}
+
+
+def record_problem(record):
+    """What makes the JSON object `record` no journal record (one line), or None."""
+    event = record.get("event")
+    if event not in EVENTS:
+        return f"not a journal record (event {event!r}, not one of {list(EVENTS)})"
+    checks = {"stage": _SEED, "trial": _SEED, **FIELDS[event]}
+    for key, (ok, what) in checks.items():
+        if key not in record:
+            return f"a {event} record without its {key!r}"
+        if not ok(record[key]):
+            return f"a {event} record whose {key} is not {what}: {_shown(record[key])}"
+    return None
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+@contextlib.contextmanager
+def _naming(path, what):
+    """OSError in the block as a UserError naming `path`: "PATH: what (reason)"."""
+    try:
+        yield
+    except OSError as err:
+        raise UserError(f"{path}: {what} ({err.strerror or err})") from None
 
 
 def _by_trial(records):

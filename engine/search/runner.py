@@ -19,24 +19,25 @@ The search folder:
 import contextlib
 import json
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 
 from ..atomic import atomic_write
-from ..errors import SettingError, UserError, require
+from ..errors import DataError, SettingError, UserError, require
 from ..plots import search_figure
 from ..runs import RunFolder
 from ..schedules import SCHEDULES
-from ..settings import MAX_SEED, SETTINGS
+from ..settings import MAX_SEED, SETTINGS, check_settings
 from ..train_config import TrainConfig, resolve_config
 from ..trainer import Diverged
 from ..training import run_blas, train
 from .journal import Journal
 from .pruning import MedianPruner
-from .space import (Space, format_value, narrow, parse_budget, parse_space, parse_stage,
-                    sample, trial_seed)
+from .space import (Space, check_stage, format_value, narrow, parse_budget, parse_space,
+                    parse_stage, sample, trial_seed)
 from .workers import SETTLE_TIMEOUT, InProcess, TrialTask, braced, dispatch
 
 SEARCH_FILE = "search.json"
@@ -79,8 +80,10 @@ class SearchPlan:
     notes: tuple = ()
 
     def __post_init__(self):
-        object.__setattr__(self, "stages", tuple(tuple(s) for s in self.stages))
+        object.__setattr__(self, "stages", tuple(check_stage(tuple(s)) for s in self.stages))
         object.__setattr__(self, "notes", tuple(self.notes))
+        require(isinstance(self.base, dict), "base", f"must be a dict, got {self.base!r}")
+        object.__setattr__(self, "base", check_settings(self.base))
         require(len(self.space) > 0, "param", "is missing: give at least one setting to "
                                                "search, NAME=SPEC (e.g. lam=1e-5:1e-1:log)")
         require(len(self.stages) > 0, "stage", "is missing: give at least one stage, "
@@ -117,12 +120,29 @@ class SearchPlan:
 
     @classmethod
     def from_json(cls, d):
-        """The plan that `to_json` wrote as d."""
+        """The plan that `to_json` wrote as d; UserError (or KeyError, TypeError) unless d
+        is one."""
+        if not isinstance(d, dict):
+            raise TypeError(f"a JSON object, not {type(d).__name__}")
+        d = {"notes": [], **d}
+        for key, kind in _PLAN_FIELDS.items():
+            if not isinstance(d[key], kind) or kind is int and isinstance(d[key], bool):
+                raise TypeError(f"{key} is not {_KIND_NAMES[kind]}")
+        for key in ("params", "stages", "notes"):
+            if not all(isinstance(text, str) for text in d[key]):
+                raise TypeError(f"{key} are not strings")
         return cls(base=d["base"], space=parse_space(d["params"], SEARCHABLE),
                    stages=tuple(parse_stage(s) for s in d["stages"]), seed=d["seed"],
                    top_k=d["top_k"], pruner=MedianPruner(**d["prune"]) if d["prune"] else None,
                    retrain=parse_budget(d["retrain"]) if d["retrain"] else None,
-                   notes=tuple(d.get("notes", ())))
+                   notes=tuple(d["notes"]))
+
+
+# What search.json holds: {key: its JSON type}.
+_PLAN_FIELDS = {"base": dict, "params": list, "stages": list, "seed": int, "top_k": int,
+                "prune": (dict, type(None)), "retrain": (str, type(None)), "notes": list}
+_KIND_NAMES = {dict: "an object", list: "a list", int: "a whole number",
+               (dict, type(None)): "an object or null", (str, type(None)): "a string or null"}
 
 
 def _check_values(param):
@@ -169,6 +189,20 @@ def plan_search(params, stages=None, *, preset=None, config_file=None, settings=
     for text, setting, budget in _budgets(stages, retrain):
         _check_budget(plan, probe, budget, setting, text)
     return plan
+
+
+def _check_memory(plan, executor, cache_dir):
+    """SettingError("param") naming a searched value (an end of a range, a choice) whose
+    network cannot fit in the memory where the trials run, before anything is written:
+    every trial drawing it would fail (see `workers.memory_problem`)."""
+    candidates = [(p.name, [p.low, p.high] if p.is_range else list(p.choices))
+                  for p in plan.space]
+    settings = {**plan.base, **plan.stages[0][1].settings(), "seed": 0}
+    problem = executor.memory_problem(settings, candidates, cache_dir)
+    if problem is not None:
+        name, value, setting, template = problem
+        raise SettingError("param", f"{braced(f'{name}={format_value(value)}')}: "
+                                    f"{{{setting}}} {template}")
 
 
 def _budgets(stages, retrain):
@@ -276,32 +310,61 @@ def run_search(plan, folder, executor=None, *, resume=False, report=None, cache_
     folder = Path(folder)
     run_blas(plan.base.get("blas", ""))
     executor.check_data(plan.base, cache_dir)
+    _check_memory(plan, executor, cache_dir)
     with _claimed(folder, plan, resume):
         journal = Journal(folder)
         task_of = partial(_task, plan, folder=str(folder), settle_timeout=settle_timeout,
                           cache_dir=None if cache_dir is None else str(cache_dir))
         for stage in range(len(plan.stages)):
             _run_stage(plan, journal, stage, executor, report, task_of)
-        records = list(journal.finished().values())
+        records = list(journal.finished(verified_records(plan, journal)).values())
         best = best_trial(records)
-        retrained = None
-        if plan.retrain is not None and best is not None:
+        result = SearchResult(folder, best, None, records)
+        if best is None:
+            raise SearchFailed(result)
+        if plan.retrain is not None:
             report.retraining(best, plan.retrain, folder / BEST)
-            retrained = _retrain(plan, folder / BEST, best, cache_dir)
-            report.retrained(best, retrained)
-    return SearchResult(folder, best, retrained, records)
+            result.retrained = _retrain(plan, folder / BEST, best, cache_dir)
+            report.retrained(best, result.retrained)
+    return result
+
+
+class SearchFailed(UserError):
+    """No trial of the search ended ok: `result` is its SearchResult (best None)."""
+
+    def __init__(self, result):
+        self.result = result
+        counts = {}
+        for r in result.records:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        first = next((r for r in result.records if r["reason"]), None)
+        why = "" if first is None else (f"; stage {first['stage']} trial {first['trial']}: "
+                                        f"{first['reason'].strip().splitlines()[0]}")
+        super().__init__(f"{result.folder}: no trial of the search ended ok ("
+                         + ", ".join(f"{n} {status}" for status, n in counts.items())
+                         + f"){why}")
 
 
 def load_plan(folder):
-    """The SearchPlan of the search in `folder` (its search.json)."""
+    """The SearchPlan of the search in `folder` (its search.json); a UserError naming the
+    file unless it holds one."""
     path = Path(folder) / SEARCH_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise SettingError("resume", f"{braced(str(folder))}: no {SEARCH_FILE} there, so no "
                                      f"search to continue")
     try:
-        return SearchPlan.from_json(json.loads(path.read_text()))
-    except (ValueError, KeyError, TypeError) as err:
-        raise UserError(f"{path}: not a search plan ({err})") from None
+        data = json.loads(path.read_bytes())
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror or err})") from None
+    except (ValueError, RecursionError) as err:
+        raise UserError(f"{path}: not a search plan (not JSON: {err})") from None
+    try:
+        return SearchPlan.from_json(data)
+    except (UserError, KeyError, TypeError) as err:
+        why = f"no {err}" if isinstance(err, KeyError) else str(err)
+        # a name read from the file may hold line breaks
+        why = why.replace("\n", "\\n").replace("\r", "\\r")
+        raise UserError(f"{path}: not a search plan ({why})") from None
 
 
 @contextlib.contextmanager
@@ -350,8 +413,37 @@ def stage_space(plan, journal, stage, records=None):
     return space
 
 
-def _run_stage(plan, journal, stage, executor, report, task_of):
+def verified_records(plan, journal):
+    """The journal's records, each of a trial the plan has; a start or finish with the
+    settings and seed the plan draws for its trial. A DataError naming the journal for any
+    other (forged, or of another search), so that it is never taken as a result."""
     records = journal.read()
+    by_stage = {}
+    for r in records:
+        if r["stage"] >= len(plan.stages) or r["trial"] >= plan.stages[r["stage"]][0]:
+            raise DataError(f"{journal.path}: stage {r['stage']} trial {r['trial']} is not a "
+                            f"trial of this search (its stages have "
+                            f"{', '.join(str(n) for n, _ in plan.stages)} trials)")
+        by_stage.setdefault(r["stage"], []).append(r)
+    space = plan.space
+    for stage in range(len(plan.stages)):
+        for r in by_stage.get(stage, ()):
+            if r["event"] != "point" and (r["settings"], r["seed"]) != \
+                    _drawn(plan, space, stage, r["trial"]):
+                raise DataError(f"{journal.path}: stage {stage} trial {r['trial']}: a "
+                                f"{r['event']} record with settings or seed this search does "
+                                f"not draw")
+        space = narrow(space, journal.results(stage, records), plan.top_k)
+    return records
+
+
+def _drawn(plan, space, stage, trial):
+    settings, config = plan.trial(space, stage, trial)
+    return settings, config["seed"]
+
+
+def _run_stage(plan, journal, stage, executor, report, task_of):
+    records = verified_records(plan, journal)
     space = stage_space(plan, journal, stage, records)
     n_trials, budget = plan.stages[stage]
     done = journal.finished(records)
@@ -360,7 +452,8 @@ def _run_stage(plan, journal, stage, executor, report, task_of):
     dispatch(executor, tasks,
              lambda task: journal.start(task.stage, task.trial, task.settings, task.seed),
              partial(_finished, plan, journal, report))
-    finished = journal.finished()
+    finished = journal.finished(verified_records(plan, journal))
+    journal.write_csv(plan.space.names)  # again, should a resumed search find it gone
     search_figure(finished.values(), plan.space, journal.folder / FIGURE)
     report.stage_done(stage, [r for (s, _), r in finished.items() if s == stage])
 
@@ -384,11 +477,30 @@ def best_trial(records):
 def _retrain(plan, out, best, cache_dir):
     """Train the best trial again with the retrain budget into the run folder `out`; a
     retraining that finished before (the search was resumed) is not run again."""
-    summary = out / "summary.json"
-    if summary.is_file():
-        return json.loads(summary.read_text())
+    folder = RunFolder(out)
+    if os.path.lexists(folder.summary) and os.path.lexists(folder.model):
+        return read_retrained(folder.summary)
     config = TrainConfig.from_dict(plan.retrain_config(best))
     try:
         return train(config, out=out, cache_dir=cache_dir, overwrite=True)[1]
     except Diverged as err:
         return {"status": "diverged", "reason": str(err)}
+
+
+def read_retrained(path):
+    """The summary.json of the best trial's retraining at `path`; a UserError naming it
+    unless it holds the train, validation and test accuracies."""
+    try:
+        summary = json.loads(Path(path).read_bytes())
+    except OSError as err:
+        raise UserError(f"{path}: cannot read ({err.strerror or err})") from None
+    except (ValueError, RecursionError) as err:
+        raise UserError(f"{path}: not a run summary (not JSON: {err})") from None
+    if not isinstance(summary, dict):
+        raise UserError(f"{path}: not a run summary (not a JSON object)")
+    for key in ("train_acc", "val_acc", "test_acc"):
+        value = summary.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                not 0 <= value <= 1:
+            raise UserError(f"{path}: not a run summary ({key} is not an accuracy in [0, 1])")
+    return summary

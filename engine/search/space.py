@@ -13,10 +13,12 @@ A stage of a search is `N_TRIALS:BUDGET`, e.g. "16:2cycles" (see `parse_stage`).
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from ..errors import SettingError, require
+from ..settings import MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class Scale:
 SCALES = {"lin": Scale(float, float), "log": Scale(math.log, math.exp)}
 CHOICE = "choice"
 SIGNIFICANT_DIGITS = 4  # float draws are rounded to this many, so that logs and CSVs read well
+# Trials per stage: more than any search could run, few enough that a stage's trials (its
+# Latin hypercube's strata, its tasks) are planned at once in a few MB.
+MAX_TRIALS = 10_000
 
 
 def _fail(setting, message):
@@ -270,12 +275,22 @@ def sample(space, seed, stage, trial, n_trials=None):
     params = sorted(space, key=lambda p: p.name)
     u = np.random.default_rng([seed, stage, trial]).random(len(params))
     if n_trials is not None:
+        check_trials(n_trials, "n_trials")
         require(0 <= trial < n_trials, "trial", f"must be in [0, {n_trials}), got {trial}")
-        deal = np.random.default_rng([seed, stage])
-        strata = np.array([deal.permutation(n_trials)[trial] for _ in params])
-        u = (strata + u) / n_trials
+        u = (_strata(int(seed), int(stage), n_trials, len(params))[:, trial] + u) / n_trials
     drawn = {p.name: p.value_at(float(x)) for p, x in zip(params, u)}
     return {name: drawn[name] for name in space.names}
+
+
+@lru_cache(maxsize=8)
+def _strata(seed, stage, n_trials, n_params):
+    """The strata of a stage's trials, one row per parameter (in name order): dealt once
+    per stage rather than once per trial, which would make planning a stage quadratic."""
+    deal = np.random.default_rng([seed, stage])
+    strata = np.array([deal.permutation(n_trials) for _ in range(n_params)]).reshape(
+        n_params, n_trials)
+    strata.flags.writeable = False
+    return strata
 
 
 def trial_seed(seed, stage, trial):
@@ -377,7 +392,9 @@ class Budget:
     def __post_init__(self):
         require(self.kind in set(BUDGET_UNITS.values()), "budget",
                 f"unit must be one of cycles, epochs, steps, got {self.kind!r}")
-        require(self.amount >= 1, "budget", f"must be >= 1 {self.kind}, got {self.amount}")
+        require(isinstance(self.amount, int) and 1 <= self.amount <= MAX_STEPS, "budget",
+                f"must be a whole number of {self.kind} in [1, {MAX_STEPS}], got "
+                f"{self.amount!r}")
 
     def settings(self):
         """The training settings of this budget: {"cycles": .., "epochs": .., "steps": ..}."""
@@ -400,6 +417,8 @@ def parse_budget(text, setting="budget"):
         amount = 0
     if amount < 1:
         _fail(setting, f"{text!r}: the amount must be a whole number >= 1")
+    if amount > MAX_STEPS:
+        _fail(setting, f"{text!r}: the amount must be at most {MAX_STEPS}")
     return Budget(unit, amount)
 
 
@@ -412,4 +431,21 @@ def parse_stage(text, setting="stage"):
         n_trials = 0
     if n_trials < 1:
         _fail(setting, f"{text!r}: write N_TRIALS:BUDGET with N_TRIALS >= 1, e.g. 16:2cycles")
+    if n_trials > MAX_TRIALS:
+        _fail(setting, f"{text!r}: at most {MAX_TRIALS} trials a stage, got {n_trials}")
     return n_trials, parse_budget(budget, setting)
+
+
+def check_trials(n_trials, setting="stage"):
+    """SettingError(setting) unless n_trials is a whole number in [1, MAX_TRIALS]."""
+    require(isinstance(n_trials, int) and not isinstance(n_trials, bool)
+            and 1 <= n_trials <= MAX_TRIALS, setting,
+            f"must have a whole number of trials in [1, {MAX_TRIALS}], got {n_trials!r}")
+
+
+def check_stage(stage, setting="stage"):
+    """The stage (n_trials, Budget) as a tuple, or SettingError(setting)."""
+    require(isinstance(stage, tuple) and len(stage) == 2 and isinstance(stage[1], Budget),
+            setting, f"must be (n_trials, Budget), got {stage!r}")
+    check_trials(stage[0], setting)
+    return stage

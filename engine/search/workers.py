@@ -7,6 +7,7 @@ An executor gives back a TrialOutcome per task; the driver (`runner.run_search`)
 `start` when it dispatches a trial and `finish` when its outcome comes back, while the
 trial itself journals its pruning points.
 """
+import asyncio
 import concurrent.futures
 import multiprocessing
 import os
@@ -21,7 +22,7 @@ from ..errors import DataError, SettingError, UserError
 from ..threads import cores, share, use_threads
 from ..train_config import TrainConfig
 from ..trainer import Diverged, Observer
-from ..training import prepare, run_to_end, start
+from ..training import check_fits, network_bytes, prepare, run_to_end, start
 from .journal import Journal
 from .pruning import reference_points
 
@@ -30,6 +31,7 @@ SETTLE_POLL = 0.2  # seconds between reads of the journal while waiting for earl
 # unpruned: so that a predecessor whose worker died and is not run again (a lost machine)
 # cannot stall the stage. The one case in which timing can change a search's table.
 SETTLE_TIMEOUT = 600.0
+CONNECT_TIMEOUT = 20.0  # seconds to reach a Dask scheduler and hear it answer
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,37 @@ def _ended(status, began, watch, **fields):
                         points=tuple(watch.points), **fields)
 
 
+def memory_problem(settings, candidates, cache_dir=None):
+    """(name, value, setting, template) of the first searched value whose network cannot fit
+    in this machine's memory, even with each other searched setting at its leanest value;
+    None when each fits. settings: every TrainConfig setting but the searched ones (data
+    included); candidates: [(name, values)], the values a trial may draw (the ends of a
+    range). Plain data, so that it crosses to the driver. A value wrong otherwise is left
+    to its trials."""
+    dataset, _ = loaded_data(settings, cache_dir)
+
+    def config(values):
+        try:
+            return TrainConfig.from_dict({**settings, **values})
+        except UserError:
+            return None
+
+    leanest = {}
+    for name, values in candidates:
+        sized = [(network_bytes(c, dataset), k) for k, c in
+                 enumerate(config({name: v}) for v in values) if c is not None]
+        if sized:
+            leanest[name] = values[min(sized)[1]]
+    for name, values in candidates:
+        for value in values:
+            trial = config({**leanest, name: value})
+            try:
+                trial is not None and check_fits(trial, dataset)
+            except SettingError as err:
+                return name, value, err.setting, err.template
+    return None
+
+
 def data_problem(base, cache_dir=None):
     """What is wrong with the data of `base` (one line), or None when it loads and splits.
     A string rather than the error, so that it crosses to the driver whatever its class."""
@@ -206,6 +239,10 @@ class Executor:
         """Raise a UserError unless the data of `base` loads where the trials run (here:
         loading it also decodes it into the cache once, before any worker reads it)."""
         loaded_data(base, cache_dir)
+
+    def memory_problem(self, settings, candidates, cache_dir=None):
+        """`memory_problem` where the trials run (here: this machine)."""
+        return memory_problem(settings, candidates, cache_dir)
 
     def slots(self):
         return 1
@@ -310,7 +347,8 @@ class DaskCluster(Executor):
     A worker that dies has its trial run again elsewhere (the scheduler does this by
     itself); a trial whose workers die again and again (KilledWorker, after
     `distributed.scheduler.allowed-failures`) is failed. timeout: seconds to reach the
-    scheduler (default: dask's `distributed.comm.timeouts.connect`).
+    scheduler and hear it answer (default CONNECT_TIMEOUT); an address that is not one, or
+    where no Dask scheduler answers in time, is a SettingError("dask").
     """
 
     def __init__(self, address, timeout=None, observers=()):
@@ -320,20 +358,27 @@ class DaskCluster(Executor):
         except ImportError:
             raise SettingError("dask", "needs dask.distributed: pip install "
                                        "'cifar-engine[distributed]'") from None
+        timeout = CONNECT_TIMEOUT if timeout is None else timeout
+        # Asked first, on a connection of its own: a Client makes its threads before it
+        # checks the address, and waits for ever for a server that accepts and says nothing.
+        kind = _server_kind(address, timeout)
+        if kind != "Scheduler":
+            raise SettingError("dask", braced(f"{address}: not a Dask scheduler (a {kind})"))
         try:
-            # dask's default timeout applies unless one is given
-            extra = {} if timeout is None else {"timeout": timeout}
-            self.client = Client(address, set_as_default=False, **extra)
+            self.client = Client(address, set_as_default=False, timeout=timeout)
         except (OSError, TimeoutError, ValueError, TypeError) as err:
-            message = str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
             raise SettingError("dask", braced(f"{address}: cannot reach the scheduler "
-                                              f"({message})")) from None
+                                              f"({_first_line(err)})")) from None
 
     def check_data(self, base, cache_dir=None):
         self.slots()
         problem = self.client.submit(data_problem, base, cache_dir, pure=False).result()
         if problem:
             raise DataError(f"on a dask worker: {problem}")
+
+    def memory_problem(self, settings, candidates, cache_dir=None):
+        return self.client.submit(memory_problem, settings, candidates, cache_dir,
+                                  pure=False).result()
 
     def slots(self):
         """Trial slots of the workers now (waits for a first worker)."""
@@ -370,6 +415,42 @@ class DaskCluster(Executor):
 
     def close(self, finished=True):
         self.client.close()
+
+
+def _server_kind(address, timeout):
+    """The type of the Dask server at `address` ("Scheduler", "Worker", ...) as it says
+    within `timeout` seconds; SettingError("dask") when it cannot be asked or does not answer."""
+    from distributed.comm import connect
+
+    async def ask():
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def within_timeout():
+        # a second more than connect's own, which gives up first on a port that refuses
+        return await asyncio.wait_for(ask(), timeout + 1)
+
+    # in a thread of its own, which has no event loop yet whoever calls
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        try:
+            identity = pool.submit(asyncio.run, within_timeout()).result()
+        except asyncio.TimeoutError:
+            raise SettingError("dask", braced(f"{address}: no Dask scheduler answered within "
+                                              f"{timeout:g} s")) from None
+        except Exception as err:  # noqa: BLE001 (what a server that is not Dask's makes)
+            raise SettingError("dask", braced(f"{address}: cannot reach the scheduler "
+                                              f"({_first_line(err)})")) from None
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    return kind if isinstance(kind, str) else "server that does not say what it is"
+
+
+def _first_line(err):
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def dispatch(executor, tasks, started, finished):

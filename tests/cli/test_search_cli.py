@@ -2,6 +2,8 @@
 resumes that refuse changed options, and a search killed with SIGKILL that resumes to the
 table of an uninterrupted one. `images` is conftest's tiny image folder."""
 import csv
+import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +62,11 @@ def _table(folder):
     (["--param", "lam=0:1", "--workers", "0"], "--workers"),
     (["--param", "lam=0:1", "--workers", "2", "--dask", "tcp://127.0.0.1:1"],
      "--workers or --dask"),
+    (["--param", "lam=0:1", "--stage", "1000000000000:1steps"], "at most 10000 trials a stage"),
+    (["--param", "lam=0:1", "--stage", "100000000:1steps"], "at most 10000 trials a stage"),
+    (["--param", "lam=0:1", "--stage", "4:10000000000steps"], "must be at most 1000000000"),
+    (["--param", "hidden=8,1000000x1000000", "--stage", "2:1cycles"],
+     "--param hidden=1000000x1000000: --hidden gives a network that needs "),
 ])
 def test_bad_input_ends_in_one_line_before_any_trial(capsys, images, tmp_path, args,
                                                       fragment):
@@ -200,3 +207,66 @@ def test_a_folder_of_another_kind_of_run_is_refused_before_any_trial(capsys, ima
     _one_line_error(code, err, f"--out {tmp_path / 'run'} holds ", f"({files[0]}",
                     "choose another folder")
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == sorted(files)
+
+
+def _damaged_copy(one_stage, tmp_path, damage):
+    folder = tmp_path / "s"
+    shutil.copytree(one_stage, folder)
+    return damage(folder)
+
+
+def _append(folder, line):
+    with open(folder / "search.jsonl", "a") as file:
+        file.write(line + "\n")
+    return folder / "search.jsonl"
+
+
+def _mkdir_in_place(path):
+    path.unlink(missing_ok=True)
+    path.mkdir()
+    return path
+
+
+DAMAGE = {
+    "a record without its keys": lambda f: _append(f, '{"event": "finish", "stage": 0, '
+                                                      '"trial": 0}'),
+    "a stage given as a string": lambda f: _append(f, json.dumps(
+        {**Journal(f).read()[-1], "stage": "0", "settings": {}})),
+    "a trial the stage does not have": lambda f: _append(f, json.dumps(
+        {**Journal(f).read()[-1], "trial": 99, "val_acc": 0.99})),
+    "search.jsonl a folder": lambda f: _mkdir_in_place(f / "search.jsonl"),
+    ".lock a folder": lambda f: _mkdir_in_place(f / ".lock"),
+    "search.json a folder": lambda f: _mkdir_in_place(f / "search.json"),
+    "search.json not a plan": lambda f: (f / "search.json").write_text("[1]") and
+    f / "search.json",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE)
+def test_resuming_a_damaged_search_folder_is_one_line_naming_the_file(capsys, one_stage,
+                                                                      tmp_path, damage):
+    named = _damaged_copy(one_stage, tmp_path, damage)
+    code, _, err = _run(capsys, "--resume", tmp_path / "s")
+    _one_line_error(code, err, "cifar-engine: error: ", f" {named}: " if named.name == ".lock"
+                    else f"error: {named}: ")
+
+
+def test_resuming_a_finished_search_writes_its_deleted_table_again(capsys, one_stage, tmp_path):
+    folder = _damaged_copy(one_stage, tmp_path, lambda f: f)
+    rows = _table(folder)
+    (folder / "search.csv").unlink()
+
+    code, _, err = _run(capsys, "--resume", folder)
+    assert code == 0, err
+    assert _table(folder) == rows
+
+
+def test_a_search_whose_every_trial_fails_exits_2_with_one_error_line(capsys, images, tmp_path):
+    code, out, err = _run(capsys, "--data", images, "--out", tmp_path / "s", "--schedule",
+                          "constant", "--param", "batch_size=1000,2000", "--stage", "2:1epochs")
+    assert code == 2 and "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("cifar-engine: error: ")]
+    assert errors == [err.splitlines()[-1]]
+    assert errors[0].startswith(f"cifar-engine: error: {tmp_path / 's'}: no trial of the search "
+                                f"ended ok (2 failed)")
+    assert len(_table(tmp_path / "s")) == 2

@@ -7,9 +7,13 @@ import sys
 import textwrap
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
-from cifar_engine.errors import SettingError
-from cifar_engine.search.journal import Journal
+from cifar_engine.errors import DataError, SettingError, UserError
+from cifar_engine.search.journal import ACCURACIES, Journal, record_problem
+from properties import damaged, loads_or_refuses, report_inputs  # noqa: F401 (a fixture)
+from test_runs import no_fsync  # noqa: F401 (a fixture)
 
 SETTINGS = {"lam": 0.001, "hidden": (50, 50), "batch_norm": True}
 
@@ -181,3 +185,116 @@ def test_the_search_figure_is_written_from_the_journal(tmp_path):
     path = search_figure(journal.finished().values(), space, tmp_path / "search.png")
 
     assert path == tmp_path / "search.png" and Image.open(path).size[0] > 800
+
+
+# -- damaged journals -------------------------------------------------------------------------
+
+def _record_line(**changes):
+    record = {"event": "finish", "stage": 0, "trial": 1, "settings": {"lam": 0.01}, "seed": 3,
+              "status": "ok", "train_acc": 0.5, "val_acc": 0.4, "test_acc": 0.3,
+              "seconds": 1.0, "reason": "", "points": [0.4], "time": 1.0, **changes}
+    return json.dumps({k: v for k, v in record.items() if v is not DROP})
+
+
+DROP = object()
+
+
+@pytest.mark.parametrize("line, why", [
+    (_record_line(status=DROP), "a finish record without its 'status'"),
+    (_record_line(stage="0"), "a finish record whose stage is not a whole number >= 0: '0'"),
+    (_record_line(trial=-1), "whose trial is not a whole number >= 0"),
+    (_record_line(trial=True), "whose trial is not a whole number >= 0"),
+    (_record_line(val_acc=float("nan")), "whose val_acc is not None or an accuracy in [0, 1]"),
+    (_record_line(val_acc=float("inf")), "whose val_acc is not None or an accuracy in [0, 1]"),
+    (_record_line(test_acc=1.5), "whose test_acc is not None or an accuracy in [0, 1]"),
+    (_record_line(settings=[1]), "whose settings is not an object"),
+    (_record_line(points=[0.1, "x"]), "whose points is not a list of accuracies"),
+    (_record_line(status="won"), "whose status is not one of"),
+    (_record_line(event="begin"), "not a journal record (event 'begin'"),
+    ('{"event": "point", "stage": 0, "trial": 0, "index": 0}', "without its 'val_acc'"),
+])
+def test_a_record_that_no_writer_writes_is_one_line_naming_the_journal(tmp_path, line, why):
+    journal = Journal(tmp_path)
+    finish(journal, 0, 0)
+    with open(journal.path, "a") as file:
+        file.write(line + "\n")
+
+    with pytest.raises(DataError) as caught:
+        journal.read()
+    assert str(caught.value).startswith(f"{journal.path}: line 2: ")
+    assert why in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_journal_or_lock_that_is_a_folder_is_one_line_naming_it(tmp_path):
+    journal = Journal(tmp_path / "a")
+    journal.path.mkdir(parents=True)
+    with pytest.raises(DataError, match=f"^{journal.path}: cannot read \\(Is a directory\\)$"):
+        journal.read()
+    with pytest.raises(UserError, match=f"^{journal.path}: cannot write \\(Is a directory\\)$"):
+        finish(journal, 0, 0)
+
+    journal = Journal(tmp_path / "b")
+    (tmp_path / "b" / "search.jsonl.lock").mkdir(parents=True)
+    for write in (lambda: finish(journal, 0, 0), journal.write_csv):
+        with pytest.raises(UserError, match=f"^{journal.path}.lock: cannot lock \\("):
+            write()
+
+
+# Any JSON value, and objects that look like records: the keys a record has, any values.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=3),
+    max_leaves=8)
+KEYS = ["event", "stage", "trial", "settings", "seed", "status", *ACCURACIES, "seconds",
+        "reason", "points", "index", "time"]
+record_like = st.fixed_dictionaries({}, optional={key: json_values for key in KEYS}) | \
+    st.builds(lambda base, key, value: {**base, key: value},
+              st.sampled_from([json.loads(_record_line()),
+                               json.loads(_record_line(event="start")),
+                               {"event": "point", "stage": 0, "trial": 0, "index": 0,
+                                "val_acc": 0.5}]),
+              st.sampled_from(KEYS), json_values)
+
+
+def _journal_bytes():
+    lines = [_record_line(trial=t, val_acc=0.1 * t) for t in range(3)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _use_every_reader(journal):
+    """What the search reads from a journal, each way it reads it."""
+    records = loads_or_refuses("journal", journal.read, journal.path)
+    if records is not None:
+        journal.finished(records), journal.running(records), journal.results(0, records)
+        loads_or_refuses("journal csv", journal.write_csv, journal.path)
+    return records
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=damaged(_journal_bytes()))
+def test_a_damaged_journal_reads_as_records_or_is_one_line(tmp_path, no_fsync, data):
+    journal = Journal(tmp_path)
+    journal.path.write_bytes(data)
+    records = _use_every_reader(journal)
+    assert records is None or all(record_problem(r) is None for r in records)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(record_like | json_values, min_size=1, max_size=4))
+@example(lines=[{"event": "finish", "stage": 0, "trial": 0}])
+@example(lines=[json.loads(_record_line(stage="0"))])
+def test_any_json_in_a_journal_reads_as_records_or_is_one_line(tmp_path, no_fsync, lines):
+    journal = Journal(tmp_path)
+    journal.path.write_bytes(_journal_bytes() + b"".join(
+        json.dumps(line).encode() + b"\n" for line in lines))
+    _use_every_reader(journal)
+
+
+def test_a_line_nested_too_deep_for_json_is_skipped_as_a_fragment(tmp_path):
+    journal = Journal(tmp_path)
+    journal.path.write_bytes(b"[" * 100_000 + b"\n" + _journal_bytes())
+
+    assert [r["trial"] for r in journal.read()] == [0, 1, 2]

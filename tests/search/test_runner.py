@@ -3,24 +3,31 @@ crash, and trials that diverge, fail or are pruned."""
 import csv
 import fcntl
 import json
+import math
 import os
 import shutil
 import threading
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from cifar_engine.errors import DataError, SettingError
+from cifar_engine.errors import DataError, SettingError, UserError
 from cifar_engine.kernels import drop_stale_compiled_code
 from cifar_engine.runs import RunFolder
 from cifar_engine.search.journal import Journal
 from cifar_engine.search.pruning import MedianPruner
-from cifar_engine.search.runner import (SEARCHABLE, load_plan, plan_search, run_search,
-                                        stage_space)
-from cifar_engine.search.space import narrow
+from cifar_engine.search.runner import (SEARCHABLE, SearchFailed, SearchPlan, best_trial,
+                                        load_plan, plan_search, read_retrained, run_search,
+                                        stage_space, verified_records)
+from cifar_engine.search.space import Budget, narrow
 from cifar_engine.search.workers import LocalProcesses
 from fakes import write_image_tree
+from properties import damaged, loads_or_refuses, report_inputs  # noqa: F401 (a fixture)
+from test_journal import json_values
+from test_runs import no_fsync  # noqa: F401 (a fixture)
 
 BASE = {"batch_size": 10, "n_s": "2ep"}
 PARAMS = ["lam=1e-5:1e-1:log", "eta_max=0.01:0.1:log", "hidden=8,16,8x8"]
@@ -271,3 +278,210 @@ def test_processes_starting_together_take_turns_at_the_compiled_code(tmp_path):
         assert other.is_alive() and compiled.exists()
     other.join(10)
     assert not other.is_alive() and not compiled.exists()
+
+
+# -- limits, memory, failed searches, resumed outputs -------------------------------------------
+
+def test_stages_beyond_the_limits_are_refused_before_anything_is_written(tmp_path):
+    with pytest.raises(SettingError) as caught:
+        plan_search(["lam=0:1"], ["1000000000000:1steps"])
+    assert caught.value.setting == "stage" and "at most" in str(caught.value)
+    plan = plan_of(tmp_path, stages=["2:1cycles"])
+    with pytest.raises(SettingError) as caught:
+        SearchPlan(plan.base, plan.space, [(10**8, Budget("steps", 1))])
+    assert caught.value.setting == "stage"
+
+
+def test_a_searched_value_that_cannot_fit_in_memory_is_refused_before_any_trial(images,
+                                                                               tmp_path):
+    plan = plan_of(images, ["lam=1e-5:1e-1:log", "hidden=8,1000000x1000000"], ["2:1cycles"])
+    with pytest.raises(SettingError) as caught:
+        run_search(plan, tmp_path / "s")
+    assert caught.value.setting == "param"
+    assert caught.value.template.startswith("hidden=1000000x1000000: {hidden} gives a network "
+                                            "that needs ")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_search_whose_every_trial_fails_is_an_error_after_its_table(images, tmp_path):
+    plan = plan_of(images, ["batch_size=1000,2000"], ["2:1epochs"],
+                   settings={"schedule": "constant"})
+    with pytest.raises(SearchFailed) as caught:
+        run_search(plan, tmp_path / "s")
+    message = str(caught.value)
+    assert message.startswith(f"{tmp_path / 's'}: no trial of the search ended ok (2 failed); "
+                              f"stage 0 trial 0: ") and "\n" not in message
+    assert "larger than the training split" in message
+    assert caught.value.result.best is None and len(caught.value.result.records) == 2
+    assert [row["status"] for row in table(tmp_path / "s")] == ["failed", "failed"]
+
+
+def test_a_resumed_search_writes_again_the_outputs_it_finds_gone(images, tmp_path):
+    plan = plan_of(images, stages=["2:1cycles"], retrain="1cycles")
+    run_search(plan, tmp_path / "s")
+    rows = table(tmp_path / "s")
+    for name in ("search.csv", "search.png", "best/model.npz"):
+        (tmp_path / "s" / name).unlink()
+
+    again = run_search(plan, tmp_path / "s", resume=True)
+    assert table(tmp_path / "s") == rows and (tmp_path / "s" / "search.png").stat().st_size
+    assert (tmp_path / "s" / "best" / "model.npz").is_file()
+    assert again.retrained == json.loads((tmp_path / "s/best/summary.json").read_text())
+    assert set(starts(tmp_path / "s").values()) == {1}
+
+
+# -- damaged and forged search folders ----------------------------------------------------------
+
+def _finished_journal(plan, folder, val_acc=lambda t: 0.1 + 0.01 * t):
+    """A journal of every trial of every stage of `plan` finished ok, drawn as the search
+    draws them (no training): what a finished search leaves."""
+    journal = Journal(folder)
+    for stage, (n_trials, _) in enumerate(plan.stages):
+        space = stage_space(plan, journal, stage)
+        for t in range(n_trials):
+            settings, config = plan.trial(space, stage, t)
+            journal.finish(stage, t, settings, config["seed"], "ok", train_acc=0.5,
+                           val_acc=val_acc(t), test_acc=0.4, seconds=1.0, points=[0.3])
+    return journal
+
+
+@pytest.fixture
+def finished(tmp_path):
+    """(plan, journal) of a finished search folder (search.json and search.jsonl)."""
+    plan = plan_of(tmp_path / "no-data", stages=["3:1cycles", "2:1cycles"])
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "search.json").write_text(json.dumps(plan.to_json()))
+    return plan, _finished_journal(plan, folder)
+
+
+def _forged(journal, **changes):
+    """The journal with its last finish record changed (a forgery, as a hostile edit)."""
+    lines = journal.path.read_text().splitlines()
+    record = {**json.loads(lines[-1]), **changes}
+    journal.path.write_text("\n".join([*lines[:-1], json.dumps(record)]) + "\n")
+
+
+FORGERIES = {
+    "a trial the stage does not have": (dict(trial=2), "stage 1 trial 2 is not a trial"),
+    "a stage that does not exist": (dict(stage=2, trial=0), "stage 2 trial 0 is not a trial"),
+    "a value outside its range": (dict(settings={"lam": 5.0, "eta_max": 0.05, "hidden": [8]}),
+                                  "with settings or seed this search does not draw"),
+    "another seed": (dict(seed=1), "with settings or seed this search does not draw"),
+    "a non-finite accuracy": (dict(val_acc=math.inf), "val_acc is not None or an accuracy"),
+    "a record without its keys": (dict(status=None), "status is not one of"),
+    "a stage given as a string": (dict(stage="1"), "stage is not a whole number"),
+}
+
+
+@pytest.mark.parametrize("changes, why", FORGERIES.values(), ids=FORGERIES)
+def test_a_forged_journal_record_is_refused_never_taken_as_the_best(finished, changes, why):
+    plan, journal = finished
+    assert verified_records(plan, journal)
+    _forged(journal, **{"val_acc": 0.99, **changes})
+
+    with pytest.raises(DataError) as caught:
+        verified_records(plan, journal)
+    assert str(caught.value).startswith(f"{journal.path}: ") and why in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_record_without_its_keys_is_refused_on_resume_before_any_trial(images, tmp_path):
+    plan = plan_of(images, stages=["2:1cycles"])
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "search.json").write_text(json.dumps(plan.to_json()))
+    (folder / "search.jsonl").write_text('{"event": "finish", "stage": 0, "trial": 0}\n')
+
+    with pytest.raises(DataError, match=f"^{folder / 'search.jsonl'}: line 1: a finish record "
+                                        f"without its 'settings'$"):
+        run_search(plan, folder, resume=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["search.json", "search.jsonl"]
+
+
+@pytest.mark.parametrize("name", ["search.json", "search.jsonl", ".lock",
+                                  "search.jsonl.lock"])
+def test_a_search_file_that_is_a_folder_is_one_line_naming_it(images, tmp_path, name):
+    plan = plan_of(images, stages=["2:1cycles"])
+    folder = tmp_path / "s"
+    folder.mkdir()
+    if name != "search.json":
+        (folder / "search.json").write_text(json.dumps(plan.to_json()))
+    (folder / name).mkdir()
+
+    with pytest.raises(UserError) as caught:
+        run_search(plan, folder, resume=True)
+    assert f"{folder / name}: cannot " in str(caught.value)
+    assert "Is a directory" in str(caught.value) and "\n" not in str(caught.value)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(changes=st.dictionaries(st.sampled_from(["stage", "trial", "seed", "val_acc", "settings",
+                                                 "status", "event"]),
+                               st.integers(-1, 4) | st.floats() | st.none() | st.text(max_size=3)
+                               | st.dictionaries(st.sampled_from(["lam", "eta_max", "hidden"]),
+                                                 st.floats(0, 10) | st.lists(st.integers(1, 9),
+                                                                             max_size=2)),
+                               max_size=3))
+@example(changes={"val_acc": 0.99, "settings": {"lam": 5.0, "eta_max": 0.05, "hidden": [8]}})
+def test_a_forged_record_is_refused_or_is_the_trial_the_plan_draws(finished, no_fsync, changes):
+    plan, journal = finished
+    _forged(journal, **changes)
+
+    records = loads_or_refuses("journal of a plan", lambda: verified_records(plan, journal),
+                               journal.path)
+    if records is not None:
+        best = best_trial(list(journal.finished(records).values()))
+        space = stage_space(plan, journal, best["stage"], records)
+        settings, config = plan.trial(space, best["stage"], best["trial"])
+        assert (best["settings"], best["seed"]) == (settings, config["seed"])
+
+
+def _plan_bytes(tmp_path):
+    plan = plan_of(tmp_path, stages=["3:1cycles"], retrain="1cycles",
+                   pruner=MedianPruner(n_startup_trials=2))
+    return json.dumps(plan.to_json(), indent=2).encode()
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_damaged_plan_loads_or_is_one_line_naming_it(tmp_path, no_fsync, data):
+    (tmp_path / "search.json").write_bytes(data.draw(damaged(_plan_bytes(tmp_path))))
+    loads_or_refuses("search.json", lambda: load_plan(tmp_path), tmp_path / "search.json")
+
+
+PLAN_KEYS = ["base", "params", "stages", "seed", "top_k", "prune", "retrain", "notes"]
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.sampled_from(PLAN_KEYS), value=json_values, drop=st.booleans())
+@example(key="params", value=[5], drop=False)
+@example(key="stages", value=["100000000:1steps"], drop=False)
+@example(key="base", value={"lam": "x"}, drop=False)
+@example(key="prune", value={"n_startup_trials": "x"}, drop=False)
+def test_any_json_in_a_plan_loads_or_is_one_line_naming_it(tmp_path, no_fsync, key, value,
+                                                             drop):
+    plan = json.loads(_plan_bytes(tmp_path))
+    if drop:
+        del plan[key]
+    else:
+        plan[key] = value
+    (tmp_path / "search.json").write_text(json.dumps(plan))
+    loaded = loads_or_refuses("search.json", lambda: load_plan(tmp_path),
+                              tmp_path / "search.json")
+    assert loaded is None or isinstance(loaded, SearchPlan)
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=damaged(json.dumps({"train_acc": 0.5, "val_acc": 0.4, "test_acc": 0.3,
+                                "status": "ok"}).encode()))
+def test_a_damaged_retraining_summary_reads_or_is_one_line_naming_it(tmp_path, no_fsync, data):
+    path = tmp_path / "summary.json"
+    path.write_bytes(data)
+    summary = loads_or_refuses("best summary", lambda: read_retrained(path), path)
+    assert summary is None or all(0 <= summary[k] <= 1 for k in ("train_acc", "val_acc",
+                                                                  "test_acc"))

@@ -6,8 +6,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from cifar_engine.errors import SettingError
-from cifar_engine.search.space import (Budget, Param, Space, narrow, parse_budget, parse_param,
-                                       parse_space, parse_stage, sample, top_trials, trial_seed)
+from cifar_engine.search.space import (MAX_TRIALS, Budget, Param, Space, check_stage, narrow,
+                                       parse_budget, parse_param, parse_space, parse_stage,
+                                       sample, top_trials, trial_seed)
+from cifar_engine.settings import MAX_STEPS
 
 KNOWN = {"lam": float, "eta_max": float, "batch_size": int, "hidden": tuple,
          "batch_norm": bool, "init": str}
@@ -251,6 +253,9 @@ def test_parse_stage(text, expected):
     ("4:2hours", "a unit, one of cycles, epochs, steps"),
     ("4:0cycles", "a whole number >= 1"),
     ("4:1.5epochs", "a whole number >= 1"),
+    (f"{MAX_TRIALS + 1}:1steps", f"at most {MAX_TRIALS} trials a stage"),
+    ("1000000000000:1steps", f"at most {MAX_TRIALS} trials a stage"),
+    (f"4:{MAX_STEPS + 1}steps", f"the amount must be at most {MAX_STEPS}"),
 ])
 def test_parse_stage_errors(text, message):
     with pytest.raises(SettingError, match=message) as caught:
@@ -280,3 +285,25 @@ def test_a_stage_is_a_latin_hypercube_of_its_trials():
     assert draws != [sample(space, 1, 0, t, n_trials=16) for t in range(16)]
     with pytest.raises(SettingError, match="trial must be in"):
         sample(space, 0, 0, 16, n_trials=16)
+
+
+@pytest.mark.parametrize("stage", [(MAX_TRIALS + 1, Budget("steps", 1)), (0, Budget("steps", 1)),
+                                   (2.5, Budget("steps", 1)), (4, "2cycles"), (4,)])
+def test_a_stage_given_as_data_is_held_to_the_same_limits(stage):
+    with pytest.raises(SettingError) as caught:
+        check_stage(stage)
+    assert caught.value.setting == "stage"
+
+
+@pytest.mark.parametrize("amount", [0, MAX_STEPS + 1, 2.0, "3"])
+def test_a_budget_is_a_whole_number_within_the_step_limit(amount):
+    with pytest.raises(SettingError, match="budget"):
+        Budget("steps", amount)
+
+
+def test_a_stage_of_more_trials_than_the_limit_is_refused_before_it_is_planned():
+    space = parse_space(["lam=1e-5:1e-1:log"], KNOWN)
+    with pytest.raises(SettingError, match=f"n_trials must have a whole number of trials in "
+                                           rf"\[1, {MAX_TRIALS}\]"):
+        sample(space, 0, 0, 0, n_trials=10**12)  # a MemoryError before the limit
+
