@@ -3,7 +3,13 @@ import json
 
 import click
 
-from cifar_engine.cli.options import data_options, model_options, spec_from_options
+from cifar_engine.cli.options import (data_options, model_options, setting_option,
+                                      spec_from_options)
+from cifar_engine.settings import GRAD_CHECK
+
+
+def _option(name, **overrides):
+    return setting_option(name, GRAD_CHECK, **overrides)
 
 
 @click.command("grad-check")
@@ -11,22 +17,15 @@ from cifar_engine.cli.options import data_options, model_options, spec_from_opti
 @data_options
 @click.option("--synthetic", is_flag=True,
               help="Check on standard-normal inputs and random labels instead of real images.")
-@click.option("--samples", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Images (rows) in the check's batch.")
-@click.option("--features", type=click.IntRange(min=1), default=100, show_default=True,
-              help="Keep only the first F features of each image (the classic reports' shrink).")
-@click.option("--classes", type=click.IntRange(min=2), default=10, show_default=True,
-              help="Classes of the synthetic problem.")
+@_option("samples")
+@_option("features")
+@_option("classes")
 @click.option("--method", type=click.Choice(["centred", "forward", "both"]), default="centred",
               show_default=True, help="Finite-difference scheme.")
-@click.option("--h", "h", type=click.FloatRange(min=0, min_open=True), default=1e-5,
-              show_default=True, help="Difference step.")
-@click.option("--eps", type=click.FloatRange(min=0, min_open=True), default=1e-12,
-              show_default=True, help="Floor of the relative error's denominator.")
-@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Largest relative error that passes.  [default: 1e-6 centred, 1e-2 forward (first order in h)]")
-@click.option("--entries", type=click.IntRange(min=1), default=None,
-              help="Check a seeded sample of K entries per tensor instead of all.")
+@_option("h")
+@_option("eps")
+@_option("tol")
+@_option("entries")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def grad_check(synthetic, samples, features, classes, method, h, eps, tol, entries, as_json,
                src, labels, cache_dir, **model):
@@ -35,14 +34,15 @@ def grad_check(synthetic, samples, features, classes, method, h, eps, tol, entri
     Every tensor (W, b, gamma, beta) is checked in float64.
 
     Dropout is off during a check and --dtype is ignored (always float64). Exits 1 when
-    a tensor fails.
+    a tensor fails, or measured nothing (every entry below resolution or across a kink).
     """
-    from cifar_engine.gradcheck import check_gradients, format_table
+    from cifar_engine.gradcheck import check_gradients, check_options, format_table, unmeasured
     from cifar_engine.network import Network
 
-    X, y, n_classes = _problem(synthetic, samples, features, classes, src, labels, cache_dir,
-                               model["seed"])
-    spec = spec_from_options(model, X.shape[1], n_classes, dtype="float64", dropout=0.0)
+    check_options(samples=samples, features=features, classes=classes, h=h, eps=eps, tol=tol,
+                  entries=entries)
+    X, y, spec = _problem(synthetic, samples, features, classes, entries, src, labels,
+                          cache_dir, model)
     methods = ["centred", "forward"] if method == "both" else [method]
     report = {}
     for m in methods:
@@ -54,27 +54,39 @@ def grad_check(synthetic, samples, features, classes, method, h, eps, tol, entri
                               indent=2))
     else:
         click.echo(f"{'synthetic' if synthetic else 'real'} data: {X.shape[0]} samples x "
-                   f"{X.shape[1]} features, {n_classes} classes; net {list(spec.dims)}"
+                   f"{X.shape[1]} features, {spec.n_classes} classes; net {list(spec.dims)}"
                    f"{' with BN' if spec.batch_norm else ''}, loss {spec.loss}, lam {spec.lam}, "
                    f"h {h:g}")
         for m, rs in report.items():
             click.echo(f"\n{m} differences\n{format_table(rs)}")
+    for m, rs in report.items():
+        if unmeasured(rs):
+            click.echo(f"cifar-engine: grad-check: {', '.join(unmeasured(rs))} measured nothing "
+                       f"by {m} differences (every entry below resolution or across a kink: "
+                       f"try a larger --h or --tol)", err=True)
     if not all(r.passed for rs in report.values() for r in rs):
         raise click.exceptions.Exit(1)
 
 
-def _problem(synthetic, samples, features, classes, src, labels, cache_dir, seed):
+def _problem(synthetic, samples, features, classes, entries, src, labels, cache_dir, model):
+    """X, y and the float64 spec of the check; its memory is checked before X is drawn."""
     from cifar_engine.data import load_dataset
     from cifar_engine.errors import UserError
-    from cifar_engine.gradcheck import problem_from_images, synthetic_problem
+    from cifar_engine.gradcheck import check_size, problem_from_images, synthetic_problem
+
+    def spec(n_features, n_classes):
+        s = spec_from_options(model, n_features, n_classes, dtype="float64", dropout=0.0)
+        check_size(s, samples, entries)
+        return s
 
     if synthetic:
-        X, y = synthetic_problem(samples, features, classes, seed=seed)
-        return X, y, classes
+        s = spec(features, classes)
+        return (*synthetic_problem(samples, features, classes, seed=model["seed"]), s)
     dataset = load_dataset(src, labels=labels, cache_dir=cache_dir)
     n_train, n_features = dataset.train_images.shape
     if samples > n_train or features > n_features:
         raise UserError(f"--samples/--features: the data has {n_train} images of "
                         f"{n_features} features")
-    X, y = problem_from_images(dataset.train_images, dataset.train_labels, samples, features)
-    return X, y, len(dataset.class_names)
+    s = spec(features, len(dataset.class_names))
+    return (*problem_from_images(dataset.train_images, dataset.train_labels, samples,
+                                 features), s)

@@ -95,19 +95,20 @@ def evaluate(run, which, tta, src, labels, cache_dir):
 def predict(run, which, tta, images):
     """Class and probability of each image file (PNG or JPEG)."""
     from cifar_engine.data.image_folder import read_image_file
-    from cifar_engine.errors import UserError
+    from cifar_engine.errors import DataError, UserError
 
     folder, net = _load(run, max_batch=min(MAX_BATCH, len(images)), which=which)
     path = folder.model_file(which)
     if net.image_shape is None:
         raise UserError(f"{path}: the model has no image shape (C, H, W), so it cannot read "
                         "image files")
+    try:
+        net.check_reach()
+    except DataError as err:
+        raise UserError(f"{path}: {err}") from None
     rows = np.stack([read_image_file(image, net.image_shape) for image in images])
     probabilities = net.predict_proba(rows, tta=tta)
     for image, p in zip(images, probabilities):
-        if not np.isfinite(p).all():  # finite weights so large that the scores overflow
-            raise UserError(f"{path}: the model's scores for {image} are not finite (its "
-                            f"weights overflow {net.spec.dtype})")
         k = int(np.argmax(p))
         click.echo(f"{image}: {net.class_names[k]} ({p[k]:.1%})")
 

@@ -62,6 +62,8 @@ try:
     _START_ERROR = None
 except BlasChoiceError as err:  # the environment chose a BLAS as the kernels loaded
     _START_ERROR = str(err)
+except UserError as err:  # an environment variable Numba reads as it loads
+    _START_ERROR = user_message(err)
 
 
 class _Stop:

@@ -1,9 +1,14 @@
 """cifar-engine: a Numba-compiled CPU engine for training multilayer perceptrons.
 
 The public API is imported lazily so that `cifar-engine data info` starts without
-paying for Numba's import.
+paying for Numba's import. The environment variables that Numba reads are checked before
+it loads (`environment.guard`).
 """
 from importlib import import_module
+
+from .environment import guard
+
+guard()
 
 __version__ = "0.1.0"
 

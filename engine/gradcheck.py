@@ -16,12 +16,23 @@ resolution = 2 eps_mach max(1, |J|) / h (about 1e-10 for h = 1e-5). An entry wit
 tol: such entries are counted apart ("below resolution") and must instead agree to 100
 times that noise in absolute terms. A forward difference adds its truncation error, which
 is estimated per entry as |J(+h) - 2 J + J(-h)| / (2 h) (the h J''/2 of its Taylor series).
+
+A tensor none of whose entries could be compared by relative error (all below resolution
+or across kinks) measured nothing, and fails: a check that cannot see an error must not
+report that there is none. The settings' limits are those of `settings.GRAD_CHECK`.
 """
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .errors import SettingError, require
+from .network import buffer_bytes, check_memory
+from .settings import GRAD_CHECK, check_settings
+
 METHODS = ("centred", "forward")
+# The sizes of a check's memory, and the settings that set them.
+SIZES = {"rows": "samples", "input_size": "features", "n_classes": "classes",
+         "hidden": "hidden"}
 DEFAULT_TOL = {"centred": 1e-6, "forward": 1e-2}  # forward differences are first order in h
 TINY_NOISE_FACTOR = 100
 
@@ -47,13 +58,22 @@ class TensorCheck:
     tiny_worst_ratio: float  # largest |g_a - g_n| / noise among the entries below resolution
 
     @property
+    def measured(self):
+        """Whether any entry was compared by relative error."""
+        return self.checked > 0
+
+    @property
     def passed(self):
-        return (self.max_rel_error < self.tol
+        return (self.measured and self.max_rel_error < self.tol
                 and self.tiny_worst_ratio <= TINY_NOISE_FACTOR)
+
+    @property
+    def verdict(self):
+        return "ok" if self.passed else "FAIL" if self.measured else "FAIL: measured nothing"
 
     def to_dict(self):
         d = asdict(self)
-        d["passed"] = self.passed
+        d["passed"], d["measured"] = self.passed, self.measured
         return d
 
 
@@ -62,8 +82,32 @@ def relative_error(analytic, numeric, eps=1e-12):
     return np.abs(analytic - numeric) / np.maximum(eps, np.abs(analytic) + np.abs(numeric))
 
 
+def check_options(**values):
+    """The grad-check settings `values` ({name: value}; None: the default) checked by their
+    limits in `settings.GRAD_CHECK`; SettingError naming one beyond them."""
+    return check_settings({k: v for k, v in values.items() if v is not None}, GRAD_CHECK)
+
+
+def check_bytes(spec, samples, entries=None):
+    """Bytes a check of a network of `spec` on `samples` rows holds at its peak: the
+    network's buffers, the problem, a copy of the gradients and, for the largest tensor
+    (a weight matrix), a few arrays of its checked entries."""
+    dims = spec.dims
+    largest = max(dims[l] * dims[l + 1] for l in range(spec.n_layers))
+    checked = largest if entries is None else min(entries, largest)
+    return (buffer_bytes(spec, samples) + 8 * samples * (spec.input_size + 1)
+            + 8 * spec.n_parameters + 64 * checked)
+
+
+def check_size(spec, samples, entries=None):
+    """SettingError naming samples, features, classes or hidden when a check of a network
+    of `spec` on `samples` rows could not fit in memory, before anything is allocated."""
+    check_memory(spec, samples, SIZES, lambda s, n: check_bytes(s, n, entries))
+
+
 def synthetic_problem(samples, features, n_classes, seed=0):
     """A standard-normal X float64[samples, features] and uniform labels int64[samples]."""
+    check_options(samples=samples, features=features, classes=n_classes)
     rng = np.random.default_rng(seed)
     return rng.standard_normal((samples, features)), rng.integers(0, n_classes, samples)
 
@@ -89,11 +133,15 @@ def check_gradients(net, X, y, *, method="centred", h=1e-5, eps=1e-12, tol=None,
     (default: the network's own backward pass).
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise SettingError("method", f"must be one of {', '.join(METHODS)}, got {method!r}")
     if net.spec.dtype != "float64":
         raise ValueError("a gradient check needs a float64 network")
     if net.spec.dropout > 0:
         raise ValueError("dropout must be off during a gradient check")
+    check_options(h=h, eps=eps, tol=tol, entries=entries)
+    require(not net.spec.batch_norm or np.shape(X)[0] >= 2, "samples",
+            f"must be >= 2 with {{batch_norm}} (the batch statistics of one sample normalise "
+            f"every value to 0), got {np.shape(X)[0]}")
     tol = DEFAULT_TOL[method] if tol is None else tol
     running = {k: v.copy() for k, v in net.running_stats.items()}
     if analytic is None:
@@ -186,12 +234,18 @@ def format_table(results):
             r.name, "x".join(map(str, r.shape)), str(r.checked), str(r.kinks), str(r.tiny),
             f"{r.max_rel_error:.2e}", f"{r.mean_rel_error:.2e}", f"{r.max_abs_diff:.2e}",
             f"{list(r.worst_index)}: {r.worst_analytic:.6e} / {r.worst_numeric:.6e}",
-            "ok" if r.passed else "FAIL"))
+            r.verdict))
     widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-__all__ = ["TensorCheck", "check_gradients", "format_table", "relative_error",
+def unmeasured(results):
+    """The names of the tensors that measured nothing."""
+    return [r.name for r in results if not r.measured]
+
+
+__all__ = ["TensorCheck", "check_gradients", "check_options", "check_size", "format_table",
+           "relative_error", "unmeasured",
            "synthetic_problem", "problem_from_images", "METHODS"]

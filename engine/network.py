@@ -6,6 +6,7 @@ W1, b1 (or gamma1, beta1 with batch norm), ..., WL, bL.
 """
 import functools
 import os
+from dataclasses import replace
 
 import numba
 import numpy as np
@@ -14,7 +15,7 @@ from .initializers import init_std
 from .kernels import step
 from .kernels.batch import NO_AUGMENT
 from .kernels.losses import softmax
-from .errors import SettingError, require
+from .errors import DataError, SettingError, require
 from .preprocessing import Preprocessing, Standardise
 from .settings import SETTINGS, TTAS
 from .spec import NetworkSpec
@@ -88,15 +89,26 @@ def buffer_bytes(spec, max_batch):
     return floats * np.dtype(_NUMPY_DTYPES[spec.dtype]).itemsize + 8 * max_batch
 
 
-def check_memory(spec, max_batch):
-    """SettingError naming hidden (or batch_size) when the network's buffers could not fit
-    in this machine's memory, before anything is allocated."""
-    need = buffer_bytes(spec, max_batch)
+# The sizes a network's memory grows with, and the settings that set them in a training run.
+TRAINING_SIZES = {"rows": "batch_size", "hidden": "hidden"}
+
+
+def check_memory(spec, max_batch, sizes=TRAINING_SIZES, need=buffer_bytes):
+    """SettingError when need(spec, max_batch) bytes (the network's buffers) could not fit
+    in this machine's memory, before anything is allocated. It names the setting, of
+    sizes ({size: setting}; sizes: rows, hidden, input_size, n_classes), whose size at
+    its least would cut the need the most: the one that is too large."""
+    needed = need(spec, max_batch)
     have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    if need > have:
-        culprit = "hidden" if buffer_bytes(spec, 1) > have / 2 else "batch_size"
-        raise SettingError(culprit, f"gives a network that needs {need / 2**30:.3g} GiB of "
-                                    f"memory; this machine has {have / 2**30:.3g} GiB")
+    if needed > have:
+        smallest = {"rows": (spec, 1),
+                    "hidden": (replace(spec, hidden=(1,) * len(spec.hidden)), max_batch),
+                    "input_size": (replace(spec, input_size=1), max_batch),
+                    "n_classes": (replace(spec, n_classes=2), max_batch)}
+        culprit = min(sizes, key=lambda size: need(*smallest[size]))
+        raise SettingError(sizes[culprit], f"gives a network that needs "
+                                           f"{needed / 2**30:.3g} GiB of memory; this "
+                                           f"machine has {have / 2**30:.3g} GiB")
 
 
 class Network:
@@ -216,6 +228,35 @@ class Network:
         return {l + 1: self._buf.acts[layout[l, step.H]:layout[l, step.H] + n * dims[l + 1]]
                 .reshape(n, dims[l + 1]) for l in range(self.spec.n_layers)}
 
+    def output_reach(self):
+        """The largest |value| each layer's outputs can take for any uint8 image, in any
+        order of summing its products: float64 (L,). Each layer's pre-activations are
+        bounded by |W| @ reach + |b| (ReLU shrinks them; batch norm's inference map scales
+        them by |gamma| / sqrt(var + eps) after |mean| is added). One matrix-vector product
+        a layer, whatever the images."""
+        params, running = self.parameters, self.running_stats
+        reach, tops = self.preprocessing.input_reach(), []
+        for l in range(1, self.spec.n_layers + 1):
+            reach = np.abs(params[f"W{l}"].astype(np.float64)) @ reach
+            top = reach.max()
+            if f"gamma{l}" in params:
+                gain = np.abs(params[f"gamma{l}"]) / np.sqrt(running[f"var{l}"].astype(
+                    np.float64) + self.spec.bn_eps)
+                reach = (reach + np.abs(running[f"mean{l}"])) * gain + np.abs(params[f"beta{l}"])
+            else:
+                reach = reach + np.abs(params[f"b{l}"])
+            tops.append(max(top, reach.max()))
+        return np.array(tops)
+
+    def check_reach(self):
+        """DataError when some image could make a layer's outputs overflow the network's
+        dtype (`output_reach` beyond half its largest value: rounding adds to the bound)."""
+        top = np.finfo(self.dtype).max / 2
+        for l, reach in enumerate(self.output_reach(), 1):
+            if not reach <= top:
+                raise DataError(f"the model's weights overflow {self.spec.dtype}: layer {l}'s "
+                                f"outputs reach {reach:.3g} for some images")
+
     @property
     def n_parameters(self):
         return sum(p.size for p in self.parameters.values())
@@ -279,6 +320,7 @@ class Network:
         _expect_shape("X", X, (n, self.spec.input_size), self.dtype)
         if not X.flags.c_contiguous:
             raise ValueError("X must be C-contiguous (np.ascontiguousarray)")
+        _check_finite("X", X)
         return self._source(X, labels)
 
     def _source(self, images, labels):
@@ -314,7 +356,9 @@ class Network:
         if not 1 <= X.shape[0] <= self.max_batch:
             raise ValueError(f"{name} has {X.shape[0]} rows; this network takes 1 to "
                              f"{self.max_batch} (set_max_batch to change it)")
-        return np.ascontiguousarray(X, dtype=self.dtype)
+        X = np.ascontiguousarray(X, dtype=self.dtype)
+        _check_finite(name, X)  # the kernels would train on it: NaN loss and weights
+        return X
 
     def _checked_labels(self, y, n, name="y"):
         y = np.asarray(y)
@@ -454,6 +498,7 @@ class Network:
         """
         if tta not in TTAS:
             raise SettingError("tta", f"must be one of {', '.join(TTAS)}, got {tta!r}")
+        self.check_reach()
         images = np.asarray(images)
         if source is None:
             if index is not None:
@@ -500,6 +545,12 @@ class Network:
 def _on(used):
     """A Kernels switch: True, or None where the network never runs that kernel."""
     return True if used else None
+
+
+def _check_finite(name, X):
+    """DataError naming X unless every value of the float array X is finite."""
+    if not np.isfinite(X).all():
+        raise DataError(f"{name} holds NaN or infinite values")
 
 
 def _expect_shape(name, a, shape, dtype=None):

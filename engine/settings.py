@@ -9,7 +9,8 @@ Kept free of Numba so that the command line builds its options without importing
 """
 import math
 import numbers
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 
 from .data import LABEL_OPTIONS, SPLITS
 from .errors import SettingError
@@ -27,7 +28,8 @@ MAX_STEPS = 10**9      # steps (or epochs, cycles) beyond any run that could fin
 @dataclass(frozen=True)
 class Setting:
     """One setting. kind: bool, int, float, str, "widths" (tuple of positive ints), or
-    "choice" (one of `choices`). low/high: inclusive limits, unless low_open/high_open."""
+    "choice" (one of `choices`). low/high: inclusive limits, unless low_open/high_open;
+    off: a value beyond them that turns the setting off (zca's 0)."""
 
     name: str
     kind: object
@@ -38,6 +40,7 @@ class Setting:
     low_open: bool = False
     high_open: bool = False
     choices: tuple = ()
+    off: float = None
 
     def check(self, value):
         """`value` as this setting's type, or SettingError naming the setting."""
@@ -49,6 +52,8 @@ class Setting:
     def _check_limits(self, value):
         if self.kind is float and math.isnan(value):
             raise SettingError(self.name, "must be a number, got nan")
+        if value == self.off:
+            return
         below = self.low is not None and (value <= self.low if self.low_open else value < self.low)
         above = self.high is not None and (value >= self.high if self.high_open
                                            else value > self.high)
@@ -56,7 +61,9 @@ class Setting:
             raise SettingError(self.name, f"must be {self.limits()}, got {value}")
 
     def limits(self):
-        """The limits in words: '>= 0', 'in [0, 1)', '> 0'."""
+        """The limits in words: '>= 0', 'in [0, 1)', '> 0', '0 or >= 1e-08'."""
+        if self.off is not None:
+            return f"{_num(self.off)} or {replace(self, off=None).limits()}"
         if self.low is not None and self.high is not None:
             return (f"in {'(' if self.low_open else '['}{_num(self.low)}, {_num(self.high)}"
                     f"{')' if self.high_open else ']'}")
@@ -154,9 +161,11 @@ DATA = _table(
     Setting("split", "choice", "batch1", "batch1: train on batch 1, validate on batch 2; all: "
             "train on all training images but the last n_val.", choices=tuple(SPLITS)),
     Setting("n_val", int, 1000, "Validation images of split all.", 1, MAX_STEPS),
+    # eps >= 1e-8 amplifies a direction without variance at most 1e4 times; the fit
+    # measures the gain its data give (preprocessing.MAX_ZCA_GAIN)
     Setting("zca", float, 0.0, "ZCA-whiten the inputs with eps relative to the mean "
-            "eigenvalue (0.1 works well); 0 = per-feature standardisation.", 0.0, math.inf,
-            high_open=True),
+            "eigenvalue (0.1 works well); 0 = per-feature standardisation.", 1e-8, math.inf,
+            high_open=True, off=0.0),
 )
 
 TRAIN = _table(
@@ -219,6 +228,25 @@ RANGE_TEST = _table(
             "off their median curve.", 1, 1000),
     Setting("rule", "choice", DEFAULT_RULE, "The rule whose bounds are used (every rule's are "
             "printed).", choices=tuple(RULES)),
+)
+
+# A gradient check's own settings (`gradcheck.check_gradients`, `cifar-engine grad-check`).
+MAX_SIZE = 2**24  # rows, features or classes beyond any check that could finish
+GRAD_CHECK = _table(
+    Setting("samples", int, 20, "Images (rows) in the check's batch.", 1, MAX_SIZE),
+    Setting("features", int, 100, "Keep only the first F features of each image (the classic "
+            "reports' shrink).", 1, MAX_SIZE),
+    Setting("classes", int, 10, "Classes of the synthetic problem.", 2, MAX_SIZE),
+    # below float64's eps, x + h == x for every parameter |x| >= 1: nothing is measured
+    Setting("h", float, 1e-5, "Difference step.", sys.float_info.epsilon, 1.0),
+    # a floor near the gradients themselves would turn every difference into a small ratio
+    Setting("eps", float, 1e-12, "Floor of the relative error's denominator.", 0.0, 1e-6,
+            low_open=True),
+    # a relative error is at most 1: a tol near it passes any gradient
+    Setting("tol", float, None, "Largest relative error that passes.  [default: 1e-6 "
+            "centred, 1e-2 forward (first order in h)]", 0.0, 0.1, low_open=True),
+    Setting("entries", int, None, "Check a seeded sample of K entries per tensor instead of "
+            "all.", 1, MAX_STEPS),
 )
 
 # Settings that exclude each other: a later source (preset < config file < explicit

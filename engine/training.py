@@ -8,14 +8,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .data import load_dataset, make_split, resolve_source
-from .errors import require
+from .data import Dataset, Split, load_dataset, make_split, resolve_source
+from .errors import UserError, require
 from .model_file import load_network, save_network
 from .network import buffer_bytes, check_memory
 from .plots import curves_figure, templates_figure
 from .preprocessing import fit_preprocessing
 from .runs import RunFolder, environment
 from .threads import use_threads
+from .train_config import TrainConfig
 from .trainer import (EVAL_CHUNK, METRIC_COLUMNS, Observer, Trainer, build_network,
                       check_translate, make_plan)
 
@@ -37,6 +38,7 @@ def prepare(config, dataset=None, split=None, cache_dir=None):
     every mistake in the settings or the data is a UserError here, before anything is
     allocated or trained. The preprocessing is fitted last, once everything checked out
     (a ZCA fit's statistics are cached beside the data set's decoded arrays)."""
+    check_arguments(config, dataset, split)
     config = replace(config, blas=run_blas(config.blas))
     if dataset is None:
         config = replace(config, data=str(resolve_source(config.data or None)))
@@ -78,6 +80,20 @@ def _network_of(config, dataset):
     """(NetworkSpec, max_batch) of the network `config` trains on `dataset`."""
     return (config.network_spec(dataset.train_images.shape[1], len(dataset.class_names)),
             max(config.batch_size, EVAL_CHUNK))
+
+
+_ARGUMENTS = {"config": (TrainConfig, "a TrainConfig (TrainConfig(**settings) or "
+                                      "resolve_config)"),
+              "dataset": (Dataset, "a Dataset (load_dataset) or None"),
+              "split": (Split, "a Split of the dataset (make_split) or None")}
+
+
+def check_arguments(config, dataset=None, split=None):
+    """UserError naming the first of a run's arguments that is not of its type."""
+    for name, value in (("config", config), ("dataset", dataset), ("split", split)):
+        kind, what = _ARGUMENTS[name]
+        if not isinstance(value, kind) and (name == "config" or value is not None):
+            raise UserError(f"{name} must be {what}, got {type(value).__name__}")
 
 
 @dataclass
@@ -211,6 +227,7 @@ def train(config, out=None, cache_dir=None, observers=(), overwrite=False):
     """Train as `config` says into the run folder `out` (default runs/<timestamp>);
     returns (RunResult, summary). The folder is locked for the run; a folder holding
     another run's files is refused unless overwrite=True."""
+    check_arguments(config)
     folder = RunFolder(out or RunFolder.fresh_name())
     with folder.claim_new(overwrite=overwrite):
         prepared = prepare(config, cache_dir=cache_dir)

@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
-from cifar_engine.gradcheck import check_gradients, problem_from_images, synthetic_problem
+from cifar_engine.errors import SettingError
+from cifar_engine.gradcheck import (check_gradients, check_size, problem_from_images,
+                                    synthetic_problem)
 from cifar_engine.network import Network, NetworkSpec
 
 NINE_LAYER = (50, 30, 20, 20, 10, 10, 10, 10)
@@ -137,3 +139,52 @@ def test_unsmoothed_gradients_fail_the_check_of_a_smoothed_net():
     smoothed = _smoothed_net((50,), False, 0.1)
     results = check_gradients(smoothed, X, y, analytic=analytic)
     assert not any(r.passed for r in results)
+
+
+def test_a_tensor_whose_entries_are_all_below_resolution_fails_as_measuring_nothing():
+    net = _net((8,), False, "xent", samples=5)
+    X, y = synthetic_problem(5, 20, 10, seed=0)
+    results = check_gradients(net, X, y, h=1e-15)
+    assert all(r.checked == 0 and not r.passed and not r.measured for r in results)
+
+
+def test_a_tensor_of_kinks_alone_measured_nothing():
+    net = _net((4,), False, "xent", features=6, samples=2)
+    X, y = synthetic_problem(2, 6, 10, seed=0)
+    net.parameters["W1"][...] = 0  # every pre-activation sits on its ReLU's kink
+    net.parameters["b1"][...] = 0
+    results = {r.name: r for r in check_gradients(net, X, y, h=1e-5)}
+    assert results["b1"].kinks == 4 and results["b1"].checked == 0
+    assert not results["b1"].passed
+
+
+@pytest.mark.parametrize("option, value", [("h", 0.0), ("h", 1e-300), ("h", float("nan")),
+                                           ("h", float("inf")), ("eps", float("nan")),
+                                           ("eps", 1.0), ("tol", float("inf")),
+                                           ("tol", float("nan")), ("tol", 1.0),
+                                           ("entries", 0)])
+def test_options_beyond_their_limits_are_setting_errors_naming_them(option, value):
+    net = _net((4,), False, "xent", features=6, samples=4)
+    X, y = synthetic_problem(4, 6, 10)
+    with pytest.raises(SettingError) as err:
+        check_gradients(net, X, y, **{option: value})
+    assert err.value.setting == option
+
+
+def test_batch_norm_needs_two_samples():
+    net = _net((4,), True, "xent", features=6, samples=1)
+    X, y = synthetic_problem(1, 6, 10)
+    with pytest.raises(SettingError) as err:
+        check_gradients(net, X, y)
+    assert err.value.setting == "samples"
+
+
+@pytest.mark.parametrize("sizes, culprit", [((2_000_000_000, 5, 10), "samples"),
+                                             ((5, 5, 10**9), "classes"),
+                                             ((5, 10**9, 10), "features")])
+def test_the_memory_check_names_the_size_that_is_too_large(sizes, culprit):
+    samples, features, classes = sizes
+    spec = NetworkSpec(input_size=features, n_classes=classes, hidden=(4,), dtype="float64")
+    with pytest.raises(SettingError) as err:
+        check_size(spec, samples)
+    assert err.value.setting == culprit

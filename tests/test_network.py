@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from numba.core.runtime import _nrt_python, rtsys
 
-from cifar_engine.errors import SettingError
+from cifar_engine.errors import DataError, SettingError
 from cifar_engine.kernels.batch import Augment
 from cifar_engine.network import Network, NetworkSpec
 from cifar_engine.preprocessing import Standardise
@@ -498,3 +498,50 @@ def test_test_time_flips_average_each_image_with_its_mirror():
                                   net.predict_proba(pixels, index, "flip"))
     with pytest.raises(ValueError, match="tta must be one of"):
         net.predict_proba(pixels, tta="rotate")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("call", ["train_step", "loss_and_gradients", "objective", "forward"])
+def test_non_finite_inputs_are_refused_before_the_kernels_and_leave_the_weights(bad, call):
+    net = Network(NetworkSpec(input_size=6, n_classes=3, hidden=(4,)), max_batch=5)
+    before = {k: v.copy() for k, v in net.parameters.items()}
+    X = np.random.default_rng(0).standard_normal((5, 6)).astype(np.float32)
+    X[2, 3] = bad
+    y = np.zeros(5, np.int64)
+    args = {"train_step": (X, y, 0.1), "loss_and_gradients": (X, y), "objective": (X, y),
+            "forward": (X,)}[call]
+    with pytest.raises(DataError, match="X holds NaN or infinite values"):
+        getattr(net, call)(*args)
+    assert all(np.array_equal(before[k], v) for k, v in net.parameters.items())
+
+
+def test_a_float_source_of_non_finite_rows_is_refused():
+    net = Network(NetworkSpec(input_size=6, n_classes=3, hidden=(4,)), max_batch=5)
+    X = np.ones((5, 6), np.float32)
+    X[4, 0] = np.nan
+    with pytest.raises(DataError, match="X holds NaN or infinite values"):
+        net.float_source(X)
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_predictions_refuse_a_hidden_pre_activation_that_can_overflow(bn):
+    net = Network(NetworkSpec(input_size=6, n_classes=3, hidden=(4, 4), batch_norm=bn),
+                  max_batch=5)
+    images = np.full((5, 6), 255, np.uint8)
+    net.predict_proba(images)  # the initial weights are far from overflowing
+    net.parameters["W2"][1] = -np.finfo(np.float32).max / 4  # unit 1 of layer 2 reaches -inf
+    with pytest.raises(DataError, match="the model's weights overflow float32: layer 2's "
+                                        "outputs reach"):
+        net.predict_proba(images)
+
+
+def test_the_reach_of_every_layer_bounds_its_outputs():
+    net = Network(NetworkSpec(input_size=6, n_classes=3, hidden=(4,), dtype="float64"),
+                  max_batch=200)
+    net.set_preprocessing(Standardise(np.full(6, 100.0), np.full(6, 30.0)))
+    images = np.random.default_rng(0).choice(np.array([0, 255], np.uint8), (200, 6))
+    reach = net.output_reach()
+    scores = net.forward(net.preprocessing.transform(images))
+    hidden = net.layer_outputs(200)[1]
+    assert np.abs(hidden).max() <= reach[0] and np.abs(scores).max() <= reach[1]
+    assert np.abs(scores).max() > reach[1] / 100  # and not by far, for these weights

@@ -4,10 +4,12 @@ import numpy as np
 import pytest
 
 from cifar_engine import load_dataset
+from cifar_engine.errors import DataError, SettingError
 from cifar_engine.kernels import step
 from cifar_engine.network import Network, NetworkSpec
 from cifar_engine.preprocessing import (INT16_MAX, PREPROCESSINGS, Standardise, Zca,
                                         feature_stats, fit_preprocessing)
+from cifar_engine.settings import SETTINGS
 from fakes import write_image_tree
 
 
@@ -317,3 +319,42 @@ def test_statistics_live_in_the_data_sets_cache_entry(tmp_path, fits):
     assert dataset.cache_entry.parent == tmp_path / "cache"
     assert [name for name in _files(dataset.cache_entry) if name.startswith("zca-")]
     assert fits == [0.1]  # the entry, stats and all, was kept
+
+
+# -- inputs at the edges of their range ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_finite_rows_at_their_dtypes_maximum_give_finite_statistics(dtype):
+    top = np.finfo(dtype).max
+    images = np.array([[top, -top, 0.0], [-top, top, top], [top, top, -top]], dtype)
+    index = np.arange(3)
+    mean, std = feature_stats(images, index)
+    np.testing.assert_allclose(mean, (images.astype(np.float64) / 4).mean(axis=0) * 4,
+                               rtol=1e-12)
+    assert np.isfinite(std).all() and (std > 0).all()
+    fit_preprocessing(0.0, images, index)  # a standardisation of these rows exists
+
+
+@pytest.mark.parametrize("zca", [0.0, 0.1])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_training_rows_that_are_not_finite_are_refused_by_the_fit(zca, bad):
+    images = np.random.default_rng(0).standard_normal((40, 5)).astype(np.float32)
+    images[7, 2] = bad
+    with pytest.raises(DataError, match="images hold NaN or infinite values"):
+        fit_preprocessing(zca, images, np.arange(40))
+
+
+def test_an_eps_that_amplifies_a_direction_without_variance_is_refused_with_its_gain():
+    rank_deficient = correlated_images(d=12)
+    rank_deficient[:, 11] = rank_deficient[:, 10]  # two identical features: a null direction
+    with pytest.raises(SettingError, match=r"^zca 1e-07 amplifies .* 3\.\d+e\+03 times") as err:
+        Zca.fit(rank_deficient, np.arange(300), eps=1e-7)
+    assert err.value.setting == "zca"
+    Zca.fit(rank_deficient, np.arange(300), eps=1e-5)  # a gain of 316 is taken
+
+
+def test_the_zca_setting_has_a_lower_limit_above_0():
+    assert SETTINGS["zca"].check(0.0) == 0.0
+    with pytest.raises(SettingError, match="zca must be 0 or in"):
+        SETTINGS["zca"].check(1e-30)

@@ -2,9 +2,10 @@
 import json
 
 import numpy as np
+import pytest
 
 import cifar_engine
-from cifar_engine import TrainConfig
+from cifar_engine import TrainConfig, UserError
 from cifar_engine.trainer import Callbacks
 from fakes import write_image_tree
 
@@ -87,3 +88,22 @@ def test_a_tta_run_reports_flipped_validation_and_test_accuracies_beside_plain_o
                                                  data.test_labels)["accuracy"]
     assert best["test_acc_tta"] == np.mean(
         best_net.predict(data.test_images, tta="flip") == data.test_labels)
+
+
+@pytest.mark.parametrize("args, name", [
+    (({"hidden": [12]}, None), "config"),
+    ((None,), "config"),
+    ((TrainConfig(), "data/images"), "dataset"),
+    ((TrainConfig(), None, [1, 2]), "split"),
+])
+def test_a_wrong_typed_argument_is_one_error_naming_it(args, name):
+    with pytest.raises(UserError) as err:
+        cifar_engine.fit(*args)
+    assert str(err.value).startswith(f"{name} must be a")
+    assert "\n" not in str(err.value)
+
+
+def test_train_checks_its_config_before_claiming_a_folder(tmp_path):
+    with pytest.raises(UserError, match="^config must be a TrainConfig"):
+        cifar_engine.train({"hidden": [12]}, out=tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -96,14 +96,19 @@ def test_a_model_with_nan_weights_is_refused(run_copy, image, command):
                                   "(tensor param/W2 holds NaN or infinite values)")
 
 
-def test_predict_refuses_scores_that_overflow(run_copy, image):
-    _rewrite_model(run_copy, lambda arrays: arrays.update(
-        {"param/W1": np.full_like(arrays["param/W1"], 1e38)}))
+@pytest.mark.parametrize("row", [slice(None), 0], ids=["every-unit", "one-hidden-unit"])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_predict_refuses_weights_that_overflow_in_any_layer(run_copy, image, row, sign):
+    """However the products are summed, and also when only one hidden unit's
+    pre-activation overflows (to -inf, which its ReLU would turn into a finite 0)."""
+    def overflow(arrays):
+        arrays["param/W1"][row] = sign * np.finfo(np.float32).max / 2
+    _rewrite_model(run_copy, overflow)
 
     result = run("predict", run_copy, image)
 
-    assert_one_line_error(result, f"{run_copy / 'model.npz'}: the model's scores for {image} "
-                                  "are not finite (its weights overflow float32)")
+    assert_one_line_error(result, f"{run_copy / 'model.npz'}: the model's weights overflow "
+                                  "float32: layer 1's outputs reach ")
 
 
 def test_a_model_of_random_bytes_is_not_an_npz_file(run_copy, image):
