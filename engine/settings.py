@@ -156,6 +156,9 @@ DATA = _table(
     Setting("data", str, "", "Data set: a CIFAR-10/100 python release (.tar.gz or folder), "
             "an image folder with train/ and test/ (or a tar of one), or a Fashion-MNIST IDX "
             "folder.  [default: $CIFAR_ENGINE_DATA, else the project data folder]"),
+    Setting("data_sha256", str, "", "The sha256 of the data set as it was decoded, recorded "
+            "as a run starts; a run resumed or repeated from its config.toml refuses a data "
+            "set that differs.  [default: not checked]"),
     Setting("labels", "choice", "fine", "CIFAR-100 labels: 100 fine classes or 20 coarse "
             "superclasses.", choices=tuple(LABEL_OPTIONS)),
     Setting("split", "choice", "batch1", "batch1: train on batch 1, validate on batch 2; all: "

@@ -32,6 +32,7 @@ class TrainConfig:
     """
 
     data: str = _D["data"]
+    data_sha256: str = _D["data_sha256"]
     labels: str = _D["labels"]
     split: str = _D["split"]
     n_val: int = _D["n_val"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .data import Dataset, Split, load_dataset, make_split, resolve_source
+from .data import Dataset, Split, dataset_sha256, load_dataset, make_split, resolve_source
 from .errors import UserError, require
 from .model_file import load_network, save_network
 from .network import buffer_bytes, check_memory
@@ -43,6 +43,7 @@ def prepare(config, dataset=None, split=None, cache_dir=None):
     if dataset is None:
         config = replace(config, data=str(resolve_source(config.data or None)))
         dataset = load_dataset(config.data, labels=config.labels, cache_dir=cache_dir)
+    config = replace(config, data_sha256=run_data(config, dataset))
     if split is None:
         split = make_split(dataset, config.split, config.n_val)
     plan = make_plan(config, len(split.train))
@@ -63,6 +64,17 @@ def run_blas(blas):
             f"is {blas}: the run's products ran on {blas}, and this process runs {here}; "
             f"start it with CIFAR_ENGINE_BLAS={blas}")
     return here
+
+
+def run_data(config, dataset):
+    """The sha256 of the run's data set, which must be config.data_sha256 when a config
+    records one (a run repeated or resumed from its config.toml reads the same images)."""
+    digest = dataset_sha256(dataset)
+    where = config.data or dataset.source
+    require(config.data_sha256 in ("", digest), "data_sha256",
+            f"is {config.data_sha256[:16]}...: {where} now holds a different data set "
+            f"(sha256 {digest[:16]}...)")
+    return digest
 
 
 def check_fits(config, dataset):

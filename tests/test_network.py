@@ -268,6 +268,61 @@ def test_training_is_bit_identical_on_one_and_two_threads(tmp_path):
     np.testing.assert_array_equal(slabs[0], slabs[1])
 
 
+def misplaced_zeros(shift):
+    """np.zeros whose arrays start `shift` elements past a 64-byte line (a context manager
+    over the whole process's numpy.zeros)."""
+    import contextlib
+
+    real = np.zeros
+
+    def zeros(shape, dtype=float, **kwargs):
+        dtype, n = np.dtype(dtype), int(np.prod(shape))
+        raw = real(n + 128 // dtype.itemsize, dtype, **kwargs)
+        start = (-raw.ctypes.data % 64) // dtype.itemsize + shift
+        return raw[start:start + n].reshape(shape)
+
+    @contextlib.contextmanager
+    def patched():
+        np.zeros = zeros
+        try:
+            yield
+        finally:
+            np.zeros = real
+    return patched()
+
+
+def placed_slab(shift, n_steps=6):
+    """The parameter slab of a net whose buffers all start `shift` elements off a 64-byte
+    line, after n_steps of batch 256: products big enough to be cut into several blocks."""
+    spec = NetworkSpec(input_size=3 * 16 * 16, n_classes=K, hidden=(300, 40), batch_norm=True,
+                       dropout=0.1, lam=0.001)
+    rng = np.random.default_rng(5)
+    pixels = rng.integers(0, 256, (512, spec.input_size), dtype=np.uint8)
+    with misplaced_zeros(shift):
+        net = Network(spec, seed=3, max_batch=256, momentum=0.9)
+        net.set_preprocessing(Standardise(pixels.mean(axis=0), pixels.std(axis=0) + 1),
+                              image_shape=(3, 16, 16))
+        source = net.batch_source(pixels, rng.integers(0, K, len(pixels)))
+    assert net._buf.params.ctypes.data % 64 == shift * 4
+    losses = np.zeros(n_steps)
+    net.run_steps(source, rng.permutation(512).repeat(3), 0, 256, 0, np.full(n_steps, 0.05),
+                  losses, Augment(True, 1, 0.0, 0.0))
+    return np.concatenate([losses.astype(np.float32), *(p.ravel() for p in
+                                                        net.parameters.values())])
+
+
+def test_one_net_trains_to_the_same_bits_in_processes_that_place_its_buffers_apart(tmp_path):
+    slabs = []
+    for shift, threads in ((0, "1"), (3, "2"), (9, "2")):
+        path = tmp_path / f"shift-{shift}.npy"
+        run_python(f"import numpy as np; from test_network import placed_slab\n"
+                   f"np.save({str(path)!r}, placed_slab({shift}))",
+                   **{f"{pool}_NUM_THREADS": threads for pool in ("NUMBA", "OPENBLAS", "MKL")})
+        slabs.append(np.load(path))
+    for other in slabs[1:]:
+        np.testing.assert_array_equal(slabs[0], other)
+
+
 @pytest.fixture
 def nrt_stats():
     """Numba's allocation counters, on for the test: stats() -> (allocs, frees) so far."""

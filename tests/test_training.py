@@ -107,3 +107,23 @@ def test_train_checks_its_config_before_claiming_a_folder(tmp_path):
     with pytest.raises(UserError, match="^config must be a TrainConfig"):
         cifar_engine.train({"hidden": [12]}, out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_prepare_records_the_runs_library_and_data_and_refuses_others(tmp_path):
+    from cifar_engine.data import dataset_sha256
+    from cifar_engine.kernels.blas import library_name
+    from cifar_engine.training import prepare
+
+    root = write_image_tree(tmp_path / "images", per_class=(30, 5), size=(8, 8)).path
+    config = TrainConfig(data=str(root), hidden=(8,), batch_size=10)
+    prepared = prepare(config, cache_dir=tmp_path / "cache")
+    data = cifar_engine.load_dataset(root, cache_dir=tmp_path / "other-cache")
+    assert prepared.config.blas == library_name()
+    assert prepared.config.data_sha256 == dataset_sha256(data)
+    assert len(prepared.config.data_sha256) == 64
+
+    other = {"openblas": "mkl", "mkl": "openblas"}[library_name()]
+    for setting, value in (("blas", other), ("data_sha256", "0" * 64)):
+        with pytest.raises(UserError, match=f"^{setting} is "):
+            prepare(TrainConfig(**{**vars(prepared.config), setting: value}),
+                    cache_dir=tmp_path / "cache")

@@ -26,11 +26,11 @@ import numpy as np
 
 from ..atomic import TEMP_SUFFIX, atomic_write, remove_dead_temps, temp_prefix
 from ..errors import DataError, UserError
-from .dataset import Dataset, check_dataset
+from .dataset import Dataset, check_dataset, dataset_sha256
 from .paths import default_cache_dir
 from .reasons import reason
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta.json records the sha256 of the whole data set
 ARRAY_DTYPES = {
     "train_images": np.uint8,
     "train_labels": np.int64,
@@ -100,6 +100,7 @@ def _write(dataset, folder):
         "image_shape": list(dataset.image_shape),
         "arrays": files,
         "checksums": _checksums(arrays),
+        "sha256": dataset_sha256(dataset),
     }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
 
@@ -127,7 +128,7 @@ def _load(entry):
             return None
         dataset = Dataset(**arrays, class_names=tuple(meta["class_names"]),
                           image_shape=tuple(meta["image_shape"]), source=meta["source"],
-                          cache_entry=entry)
+                          cache_entry=entry, sha256=meta["sha256"])
         check_dataset(dataset, entry)
     except (OSError, ValueError, KeyError, TypeError):  # DataError is a ValueError too
         return None

@@ -1,4 +1,5 @@
 """The in-memory form of every data source, and the fixed batches of sources that have none."""
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,7 @@ class Dataset:
     train_batches : int64 (N_train,), batch number 0..4 of each training image
     cache_entry : Path or None, the cache entry folder the arrays were read from (statistics
         fitted on them are cached there); None for a Dataset built in memory
+    sha256 : str, `dataset_sha256` as the cache entry recorded it, or "" (computed when asked)
     """
 
     train_images: np.ndarray = field(repr=False)
@@ -42,10 +44,29 @@ class Dataset:
     source: str
     train_batches: np.ndarray = field(repr=False)
     cache_entry: object = field(default=None, repr=False)
+    sha256: str = field(default="", repr=False)
 
     @property
     def n_classes(self):
         return len(self.class_names)
+
+
+HASHED_ARRAYS = ("train_images", "train_labels", "test_images", "test_labels", "train_batches")
+HASH_ROWS = 4096  # rows hashed at a time: a memory-mapped set is never copied whole
+
+
+def dataset_sha256(dataset):
+    """sha256 (hex str) of what a run reads of `dataset`: its class names, image shape and
+    every array's dtype, shape and bytes. The cache entry records it as it is decoded."""
+    if dataset.sha256:
+        return dataset.sha256
+    digest = hashlib.sha256(repr((dataset.class_names, dataset.image_shape)).encode())
+    for name in HASHED_ARRAYS:
+        array = getattr(dataset, name)
+        digest.update(f"{name} {array.dtype.str} {array.shape}\n".encode())
+        for start in range(0, len(array), HASH_ROWS):
+            digest.update(np.ascontiguousarray(array[start:start + HASH_ROWS]).data)
+    return digest.hexdigest()
 
 
 def seeded_batches(images, labels):

@@ -10,8 +10,11 @@ import pytest
 
 from click.testing import CliRunner
 
+from PIL import Image
+
 from cifar_engine.cli.main import cli, main
-from fakes import FAST_TRAIN as FAST, assert_one_line_error
+from cifar_engine.data import dataset_sha256, load_dataset
+from fakes import FAST_TRAIN as FAST, assert_one_line_error, write_image_tree
 
 CLI = [sys.executable, "-m", "cifar_engine.cli.main"]
 
@@ -44,6 +47,24 @@ def test_the_config_file_repeats_the_run_exactly(capsys, images, tmp_path):
     assert code == 0
     assert ((tmp_path / "a" / "metrics.csv").read_text()
             == (tmp_path / "b" / "metrics.csv").read_text())
+
+
+def test_a_config_file_refuses_a_data_set_that_changed_since_its_run(capsys, tmp_path):
+    root = write_image_tree(tmp_path / "images", per_class=(30, 5), size=(8, 8)).path
+    assert _train(capsys, root, tmp_path / "a", "--cycles", "1")[0] == 0
+    config = (tmp_path / "a" / "config.toml").read_text()
+    digest = dataset_sha256(load_dataset(root))
+    assert f'data = "{root}"' in config and f'data_sha256 = "{digest}"' in config
+    first = root / "train" / "ant" / "0000.png"
+    Image.fromarray(255 - np.asarray(Image.open(first))).save(first)  # other pixels
+
+    code = main(["train", "--config", str(tmp_path / "a" / "config.toml"),
+                 "--out", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert err.startswith(f"cifar-engine: error: --data-sha256 is {digest[:16]}...: {root} "
+                          f"now holds a different data set (sha256 "), err
+    assert not (tmp_path / "b").exists()
 
 
 def test_dry_run_prints_the_plan_and_writes_only_the_schedule(capsys, images, tmp_path):
