@@ -203,9 +203,9 @@ def test_predict_refuses_an_image_of_another_size(capsys, images, tmp_path):
 
 
 @pytest.mark.parametrize("value, message", [
-    ("-1", "--zca must be in [0, inf), got -1.0"),
+    ("-1", "--zca must be 0 or in [1e-08, inf), got -1.0"),
     ("nan", "--zca must be a number, got nan"),
-    ("inf", "--zca must be in [0, inf), got inf"),
+    ("inf", "--zca must be 0 or in [1e-08, inf), got inf"),
 ])
 def test_a_zca_eps_below_0_or_not_finite_is_one_line(images, tmp_path, value, message):
     result = CliRunner().invoke(cli, ["train", "--data", str(images), "--out",
@@ -220,7 +220,7 @@ def test_zca_is_an_option_of_train_with_its_help():
 
     text = " ".join(result.output.split()).replace("- ", "-")  # click wraps the help
     assert "--zca EPS ZCA-whiten the inputs with eps relative to the mean eigenvalue (0.1 " \
-           "works well); 0 = per-feature standardisation. [in [0, inf)] [default: 0.0]" in text
+           "works well); 0 = per-feature standardisation. [0 or in [1e-08, inf)] [default: 0.0]" in text
 
 
 def test_a_zca_model_predicts_raw_image_files_as_its_network_predicts_the_arrays(
