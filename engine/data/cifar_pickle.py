@@ -1,8 +1,9 @@
 """The official CIFAR-10 and CIFAR-100 python releases, read in place from archive or folder.
 
 The files are Python-2 pickles. They are loaded with a restricted unpickler that admits only
-numpy's array reconstruction, through checked stand-ins, so a doctored file can neither run
-code nor make numpy allocate or crash.
+numpy's array reconstruction, through checked stand-ins, and sets the state of nothing but
+arrays and dtypes, each checked first, so a doctored file can neither run code nor make
+numpy allocate or crash.
 """
 import io
 import math
@@ -53,6 +54,26 @@ def _check_state(state):
         raise ValueError(f"an array of shape {shape} and {len(data)} bytes of data")
 
 
+def _check_dtype_state(dtype, state):
+    """ValueError unless `state` is one that numpy itself gives `dtype` in some byte order.
+    numpy's dtype __setstate__ takes whatever it is given: names without their fields, a
+    subarray or an item size foreign to the type, which later reads turn into crashes."""
+    canonical = [dtype.newbyteorder(order).__reduce__()[2] for order in "<>|="]
+    if not any(_same(state, known) for known in canonical):
+        raise ValueError(f"a state foreign to numpy's dtype {dtype}")
+
+
+def _same(a, b):
+    """Whether two pickled states are equal, value and type alike (no dtype-to-str equality)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
 _NDARRAY = object()  # what the pickle's numpy.ndarray names: only an argument of _reconstruct
 
 
@@ -64,12 +85,19 @@ def _empty_array(subtype, shape, dtype):
     return _reconstruct(_Array, shape, dtype)
 
 
+def _dtype(spec, align=False, copy=False):
+    """numpy.dtype as the official files call it: a type string and two flags."""
+    if not (isinstance(spec, str) and type(align) in (bool, int) and type(copy) in (bool, int)):
+        raise ValueError("a dtype made from anything but a type string and two flags")
+    return np.dtype(spec, bool(align), bool(copy))
+
+
 # Every global the official files name (numpy.core in the originals, numpy._core in re-pickles).
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"): _empty_array,
     ("numpy._core.multiarray", "_reconstruct"): _empty_array,
     ("numpy", "ndarray"): _NDARRAY,
-    ("numpy", "dtype"): np.dtype,
+    ("numpy", "dtype"): _dtype,
 }
 
 
@@ -83,6 +111,17 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def __init__(self, data, where):
         super().__init__(io.BytesIO(data), encoding="bytes")
         self.where = where
+
+    def load_build(self):
+        """BUILD: only an array or a dtype, each given a state checked before numpy sees it."""
+        state, inst = self.stack[-1], self.stack[-2]
+        if isinstance(inst, np.dtype):
+            _check_dtype_state(inst, state)
+        elif not isinstance(inst, _Array):  # _Array checks its own state
+            raise ValueError(f"sets the state of a {type(inst).__name__}")
+        super().load_build()
+
+    dispatch = {**pickle._Unpickler.dispatch, pickle.BUILD[0]: load_build}
 
     def find_class(self, module, name):
         try:

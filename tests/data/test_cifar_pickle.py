@@ -182,6 +182,73 @@ def test_an_object_array_with_too_short_a_list_is_refused_not_a_crash(cifar10_fo
     assert "data_batch_1: not a readable pickle" in result.stdout
 
 
+U1 = np.dtype("u1")
+FOREIGN_DTYPE_STATES = {
+    "names without their fields": (3, "|", None, ("a", "b"), {"a": (U1, 0)}, -1, -1, 0),
+    "a subarray of a scalar type": (3, "|", (U1, (2,)), None, None, -1, -1, 0),
+    "an item size foreign to the type": (3, "|", None, None, None, 100, 1, 0),
+    "another type's state": np.dtype("<f8").__reduce__()[2],
+}
+
+
+@pytest.mark.parametrize("state", FOREIGN_DTYPE_STATES.values(), ids=FOREIGN_DTYPE_STATES)
+def test_a_dtype_given_a_state_numpy_never_gives_it_is_refused(cifar10_folder, state):
+    """numpy's dtype __setstate__ takes any of these; reads of the dtype then crash."""
+    _batch_with_data(cifar10_folder.path, Reduces(np.dtype, ("u1", 0, 1), state))
+
+    with pytest.raises(DataError, match="data_batch_1: not a readable pickle.*foreign"):
+        read_cifar10(cifar10_folder.path)
+
+
+def test_only_arrays_and_dtypes_are_given_a_state(cifar10_folder):
+    """The plain unpickler writes a BUILD's dict into any object's __dict__: here into the
+    engine's own stand-in for numpy's _reconstruct."""
+    path = cifar10_folder.path / "data_batch_1"
+    path.write_bytes(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\n}X\x01\x00\x00\x00aK\x00sb.")
+
+    with pytest.raises(DataError, match="data_batch_1: not a readable pickle.*state of a function"):
+        read_cifar10(cifar10_folder.path)
+
+
+MUTATE = """
+import random, sys
+import numpy as np
+from fakes import dump_py2
+from cifar_engine.data.cifar_pickle import _unpickle
+from cifar_engine.errors import DataError
+dump_py2({b"data": np.arange(6144, dtype=np.uint8).reshape(2, 3072), b"labels": [0, 1]}, PATH)
+raw = open(PATH, "rb").read()
+rng = random.Random(SEED)
+for _ in range(20000):
+    b = bytearray(raw)
+    for _ in range(rng.randint(1, 4)):
+        k = rng.randrange(min(len(b), 300) if rng.random() < 0.7 else len(b))
+        r = rng.random()
+        if r < 0.5: b[k] = rng.randrange(256)
+        elif r < 0.75: del b[k]
+        else: b.insert(k, rng.randrange(256))
+    try:
+        batch = _unpickle("x", bytes(b))
+    except DataError:
+        continue
+    for value in (batch.values() if isinstance(batch, dict) else ()):
+        if isinstance(value, np.ndarray):
+            repr(value), value.sum()
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_twenty_thousand_mutated_batches_load_or_are_refused_without_a_crash(tmp_path, seed):
+    """Bytes changed, dropped or inserted where a batch's pickle names its dtype and array
+    (and anywhere). Before dtype states were checked, seed 1 crashed the process."""
+    code = MUTATE.replace("PATH", repr(str(tmp_path / "b"))).replace("SEED", str(seed))
+    tests = str(Path(__file__).resolve().parents[1])
+    done = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                          text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": tests})
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 HUGE_CLAIMS = {
     "array of 2**33 bytes": lambda: Reduces(_reconstruct, (np.ndarray, (2**33,), b"b")),
     "ndarray called": lambda: Reduces(np.ndarray, ((2**30,),)),
