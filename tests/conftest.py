@@ -6,6 +6,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import settings
+
+# CI judges one commit, so there the property tests draw the same inputs on every run; a
+# developer's run explores new ones each time (and keeps what failed in .hypothesis/).
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # scikit-learn's estimator checks include one with array-API dispatch on NumPy inputs, which
 # SciPy allows only when this is set before it is first imported.
