@@ -10,7 +10,7 @@ SHARED_ARCHIVE := ../shared/data/cifar-10-jpeg.tar.gz
 # the checkout, else what `cifar-engine data download` fetches into data/.
 DATA ?= $(or $(CIFAR_ENGINE_DATA),$(wildcard $(SHARED_ARCHIVE)))
 
-.PHONY: train test test-slow test-matrix test-data install data clean
+.PHONY: train test test-slow test-matrix test-data install data docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,8 +54,8 @@ test-slow: $(STAMP) test-data
 
 # The tests whose outcome depends on the BLAS, under each library and each OpenBLAS kernel
 # choice: as the machine sets OPENBLAS_CORETYPE, unset, and forced to Haswell's kernels.
-BLAS_TESTS := tests/kernels tests/test_network.py tests/test_preprocessing.py \
-	tests/test_estimator.py tests/test_training.py tests/cli/test_search_kill.py
+BLAS_TESTS := tests/kernels tests/runtime/test_blas_libraries.py tests/model/test_network.py tests/data/test_preprocessing.py \
+	tests/test_estimator.py tests/training/test_run.py tests/cli/test_search_kill.py
 CORETYPES := "" "-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE" "OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512"
 
 test-matrix: $(STAMP) test-data
@@ -63,6 +63,11 @@ test-matrix: $(STAMP) test-data
 		echo "== CIFAR_ENGINE_BLAS=$$blas $$core"; \
 		env $$core CIFAR_ENGINE_BLAS=$$blas $(BIN)/python -m pytest -m "not slow" -q $(BLAS_TESTS) || exit 1; \
 	done; done
+
+# The settings reference, docs/settings.md, generated from the settings table
+# (engine/settings.py); tests/test_docs.py fails when it is stale.
+docs: $(STAMP)
+	$(BIN)/python -m cifar_engine.settings_reference docs/settings.md
 
 clean:
 	rm -rf $(VENV) data/cache .pytest_cache

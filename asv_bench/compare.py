@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmarks.common import CONFIGS, D, EPOCH_IMAGES, K, LAM, MOMENTUM, images  # noqa: E402
+from benchmarks.common import CONFIGS, EPOCH_IMAGES, LAM, MOMENTUM, D, K, images  # noqa: E402
 
 ETA = 1e-3
 THREADS = 2
@@ -47,9 +47,7 @@ STEPS_PER_CALL = 20
 
 class Engine:
     def __init__(self, config):
-        from benchmarks.common import network
-
-        from benchmarks.common import use_step_threads
+        from benchmarks.common import network, use_step_threads
 
         self.batch = CONFIGS[config]["batch_size"]
         self.net = network(config)
@@ -315,7 +313,7 @@ def _time(fn, number):
 def _gemm_bounds():
     """gemm[LIB] for every BLAS library found here (loading them needs no compiling)."""
     try:
-        from cifar_engine.kernels.blas_libraries import installed
+        from cifar_engine.runtime.blas_libraries import installed
     except ImportError:  # an engine before the choice (asv's history): NumPy's OpenBLAS
         return ("gemm[openblas]",)
     # OPENBLAS_CORETYPE set: also OpenBLAS on the kernels this CPU would choose, so the
@@ -330,7 +328,7 @@ IMPLEMENTATIONS = ("engine", *_gemm_bounds(), "gemm+data", "numpy", "torch", "to
 
 def engine_library():
     """The library the engine's products run on in this process (auto or CIFAR_ENGINE_BLAS)."""
-    from cifar_engine.kernels.blas import library_name
+    from cifar_engine.runtime.blas import library_name
 
     return library_name()
 
@@ -408,7 +406,7 @@ def worker(config, impl, rounds, epochs=True):
 def environment():
     import numba
 
-    from cifar_engine.kernels import blas, blas_libraries
+    from cifar_engine.runtime import blas, blas_libraries
 
     info = {"python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
@@ -446,7 +444,7 @@ def main():
         print(json.dumps(worker(config, impl, args.rounds, epochs=not args.no_epoch)))
         return
     configs = args.configs.split(",")
-    from cifar_engine.kernels.blas import describe
+    from cifar_engine.runtime.blas import describe
 
     if describe()["slowed"]:
         print(f"note: {describe()['slowed']}: gemm[openblas-native] is OpenBLAS without it")

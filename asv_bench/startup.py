@@ -16,7 +16,7 @@ import time
 
 CHILD = """
 import numpy as np
-from cifar_engine.network import Network, NetworkSpec
+from cifar_engine.model.network import Network, NetworkSpec
 net = Network(NetworkSpec(input_size=3072, n_classes=10, hidden=(50,)), max_batch=100)
 rng = np.random.default_rng(0)
 source = net.batch_source(rng.integers(0, 256, (1000, 3072), dtype=np.uint8),

@@ -5,9 +5,8 @@ import click
 import numpy as np
 
 from cifar_engine.cli.options import data_options
-from cifar_engine.data import (
-    CIFAR10_PYTHON_MD5, CIFAR10_PYTHON_URL, N_BATCHES, data_home, download, load_dataset,
-)
+from cifar_engine.data import (CIFAR10_PYTHON_MD5, CIFAR10_PYTHON_URL, N_BATCHES, data_home,
+                               download, load_dataset)
 from cifar_engine.plots import MAX_PER_CLASS
 
 

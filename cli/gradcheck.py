@@ -37,7 +37,7 @@ def grad_check(synthetic, samples, features, classes, method, h, eps, tol, entri
     a tensor fails, or measured nothing (every entry below resolution or across a kink).
     """
     from cifar_engine.gradcheck import check_gradients, check_options, format_table, unmeasured
-    from cifar_engine.network import Network
+    from cifar_engine.model.network import Network
 
     check_options(samples=samples, features=features, classes=classes, h=h, eps=eps, tol=tol,
                   entries=entries)

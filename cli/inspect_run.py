@@ -6,13 +6,12 @@ from cifar_engine.cli.options import data_options
 from cifar_engine.settings import TTAS
 
 run_folder = click.argument("run", type=click.Path(file_okay=False))
-MAX_BATCH = 1000  # rows a compiled evaluation or prediction call takes at once
 
 
 def _load(run, max_batch=1, which="final"):
     from cifar_engine.errors import UserError
-    from cifar_engine.model_file import load_network
-    from cifar_engine.runs import RunFolder
+    from cifar_engine.model.npz import load_network
+    from cifar_engine.training.folder import RunFolder
 
     folder = RunFolder(run)
     path = folder.model_file(which)
@@ -58,15 +57,16 @@ def _check_data(dataset, net, where):
 def evaluate(run, which, tta, src, labels, cache_dir):
     """Accuracies and test confusion matrix of a run's model."""
     from cifar_engine.data import load_dataset, make_split
-    from cifar_engine.train_config import TrainConfig
-    from cifar_engine.trainer import PARTS, part_sources
+    from cifar_engine.model.network import EVAL_CHUNK
+    from cifar_engine.training.config import TrainConfig
+    from cifar_engine.training.loop import PARTS, part_sources
 
     folder, net = _load(run, which=which)
     config = TrainConfig.from_toml(folder.config)
     dataset = load_dataset(src or config.data or None, labels=labels, cache_dir=cache_dir)
     _check_data(dataset, net, f"--data {src}" if src else dataset.source)
     split = make_split(dataset, config.split, config.n_val)
-    net.set_max_batch(min(MAX_BATCH, max(len(split.train), len(split.val), len(split.test))))
+    net.set_max_batch(min(EVAL_CHUNK, max(len(split.train), len(split.val), len(split.test))))
     # without test-time augmentation, each image array is preprocessed once for every part
     sources = part_sources(net, split) if tta == "none" else None
     for name in PARTS:
@@ -96,8 +96,9 @@ def predict(run, which, tta, images):
     """Class and probability of each image file (PNG or JPEG)."""
     from cifar_engine.data.image_folder import read_image_file
     from cifar_engine.errors import DataError, UserError
+    from cifar_engine.model.network import EVAL_CHUNK
 
-    folder, net = _load(run, max_batch=min(MAX_BATCH, len(images)), which=which)
+    folder, net = _load(run, max_batch=min(EVAL_CHUNK, len(images)), which=which)
     path = folder.model_file(which)
     if net.image_shape is None:
         raise UserError(f"{path}: the model has no image shape (C, H, W), so it cannot read "

@@ -38,10 +38,10 @@ def lr_range_test(ctx, preset, config_file, out, overwrite, cache_dir, **options
     finite). Every rule's suggestion is printed, the one of --rule is used, and a ready
     `cifar-engine train` line is printed; `train --eta-from OUT` reads it.
     """
-    from cifar_engine.lr_range_test import (KIND, RangeTest, range_config, run_range_test,
-                                            write_range_test)
-    from cifar_engine.runs import RunFolder
-    from cifar_engine.train_config import resolve_config
+    from cifar_engine.training.config import resolve_config
+    from cifar_engine.training.folder import RunFolder
+    from cifar_engine.tune.range_test import (KIND, RangeTest, range_config, run_range_test,
+                                              write_range_test)
 
     given = given_settings(ctx, options)
     test = RangeTest(**{name: options[name] for name in RANGE_TEST})

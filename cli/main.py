@@ -8,7 +8,7 @@ import click
 
 from cifar_engine import __version__
 from cifar_engine.errors import SettingError, UserError
-from cifar_engine.kernels.blas_libraries import BlasChoiceError
+from cifar_engine.runtime.blas_libraries import BlasChoiceError
 
 EXIT_USER_ERROR = 2
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
+from cifar_engine.model.spec import NetworkSpec
 from cifar_engine.settings import EXCLUSIVE, MODEL, RANGE_TEST, SETTINGS, TRAIN
-from cifar_engine.spec import NetworkSpec
 
 # Flags spelled otherwise than "--" + the setting's name with dashes.
 _FLAGS = {"batch_norm": "--bn"}

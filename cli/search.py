@@ -52,8 +52,8 @@ _SETTING_OF_OPTION = {"params": "param", "stages": "stage"}
 def _same_as_planned():
     """{option: same(plan, value)} of the search options a resumed search must leave as
     they were: whether a value given for it matches the plan."""
-    from cifar_engine.search.runner import SEARCHABLE
-    from cifar_engine.search.space import parse_budget, parse_space, parse_stage
+    from cifar_engine.tune.search.runner import SEARCHABLE
+    from cifar_engine.tune.search.space import parse_budget, parse_space, parse_stage
 
     return {
         "params": lambda plan, texts: parse_space(texts, SEARCHABLE) == plan.space,
@@ -87,8 +87,8 @@ def search(ctx, preset, config_file, params, stages, top_k, prune, retrain_best,
     search.csv (a row per finished trial), search.png and, with --retrain-best, best/ (a
     run folder). Options not searched are shared by every trial, as `train` takes them.
     """
-    from cifar_engine.search.pruning import MedianPruner
-    from cifar_engine.search.runner import load_plan, plan_search, run_search
+    from cifar_engine.tune.search.pruning import MedianPruner
+    from cifar_engine.tune.search.runner import load_plan, plan_search, run_search
 
     given = given_settings(ctx, options)
     if dask and _given(ctx, "workers"):
@@ -140,7 +140,7 @@ def _check_unchanged(ctx, plan, given):
 
 
 def _executor(workers, dask):
-    from cifar_engine.search.workers import DaskCluster, InProcess, LocalProcesses
+    from cifar_engine.tune.search.workers import DaskCluster, InProcess, LocalProcesses
 
     if dask:
         executor = DaskCluster(dask)
@@ -152,7 +152,7 @@ def _executor(workers, dask):
 
 def _brief(space):
     """The space as --param texts, range ends to 4 significant digits."""
-    from cifar_engine.search.space import format_value
+    from cifar_engine.tune.search.space import format_value
 
     return " ".join(f"{p.name}={p.low:.4g}:{p.high:.4g}:{p.scale}" if p.is_range else
                     f"{p.name}={','.join(map(format_value, p.choices))}" for p in space)
@@ -164,7 +164,7 @@ def _accuracy(value):
 
 def _table(records, names):
     """The records as text columns, best validation accuracy first."""
-    from cifar_engine.search.space import format_value
+    from cifar_engine.tune.search.space import format_value
 
     def key(r):
         return (r["val_acc"] is None, -(r["val_acc"] or 0.0), r["stage"], r["trial"])
@@ -212,7 +212,7 @@ class _Printer:
 
 
 def _print_end(result):
-    from cifar_engine.search.space import format_value
+    from cifar_engine.tune.search.space import format_value
 
     best = result.best
     if best is None:

@@ -6,8 +6,7 @@ import click
 
 from cifar_engine.cli.options import (data_options, given_settings, model_options,
                                       preset_options, split_options, train_options)
-from cifar_engine.errors import SettingError
-from cifar_engine.trainer import Observer
+from cifar_engine.training.loop import Observer
 
 EXIT_DIVERGED = 3
 
@@ -34,149 +33,112 @@ EXIT_DIVERGED = 3
 def train(ctx, preset, config_file, resume, out, eta_from, overwrite, dry_run, cache_dir,
           **options):
     """Train a network; write a run folder (metrics, model, figures)."""
+    from cifar_engine.training import run
+
     given = given_settings(ctx, options)
     if resume:
         if preset or config_file or out or overwrite or eta_from:
             raise click.UsageError("--resume continues a run as its config.toml says: give "
                                    "no --preset, --config, --out, --eta-from or --overwrite "
                                    "with it")
-        _resume(resume, given, cache_dir, dry_run)
-    else:
-        from cifar_engine.train_config import resolve_config
-
-        config, notes = resolve_config(preset, config_file, given, eta_from)
-        _fresh(config, notes, out, overwrite, cache_dir, dry_run)
-
-
-def _fresh(config, notes, out, overwrite, cache_dir, dry_run):
-    from cifar_engine.runs import RunFolder
-    from cifar_engine.training import prepare, start
-
-    prepared = prepare(config, cache_dir=cache_dir)
-    folder = RunFolder(out or RunFolder.fresh_name())
-    if dry_run:  # claimed as the run would claim it, so that another run's folder is refused
-        with folder.claim_new(overwrite=overwrite, dry_run=True):
-            _print_plan(prepared, folder, notes)
-        return
-    with folder.claim_new(overwrite=overwrite):
-        folder.write_text(folder.config, prepared.config.to_toml(notes))
-        _train(start(prepared), folder, prepared, notes)
-
-
-def _resume(path, given, cache_dir, dry_run):
-    from cifar_engine.runs import RunFolder
-    from cifar_engine.train_config import TrainConfig, resume_config
-    from cifar_engine.trainer import EVAL_CHUNK
-    from cifar_engine.training import prepare, start
-
-    folder = RunFolder(path)
-    with folder.claim_resume():
-        config, notes = resume_config(TrainConfig.from_toml(folder.config), given)
-        prepared = prepare(config, cache_dir=cache_dir)
-        net, step, history = folder.load_checkpoint(max(config.batch_size, EVAL_CHUNK),
-                                                    config.momentum, config.nesterov)
-        if step > prepared.plan.total_steps:
-            stop = next((n for n in ("cycles", "epochs", "steps") if n in given), "steps")
-            raise SettingError(stop, f"ends the run at step {prepared.plan.total_steps}, "
-                                     f"before its checkpoint (step {step})")
         if dry_run:
-            _print_plan(prepared, folder, notes)
-            return
-        if notes:
-            folder.write_text(folder.config, prepared.config.to_toml(notes))
-        _train(start(prepared, net, step, history), folder, prepared, notes)
+            return _print_plan(run.preview(cache_dir=cache_dir, resume_path=resume,
+                                           changes=given))
+        return _train(lambda observers, stop: run.resume(resume, given, cache_dir, observers,
+                                                         stop))
+    from cifar_engine.training.config import resolve_config
+
+    config, notes = resolve_config(preset, config_file, given, eta_from)
+    if dry_run:
+        return _print_plan(run.preview(config, out, overwrite, cache_dir, notes=notes))
+    return _train(lambda observers, stop: run.train(config, out, cache_dir, observers,
+                                                    overwrite, notes, stop))
 
 
-def _train(trainer, folder, prepared, notes):
-    from cifar_engine.trainer import Diverged, Interrupted
-    from cifar_engine.training import FolderObserver, finish, result_of
+def _train(start):
+    """Run `start(observers, stop)`, an engine call that trains and returns (RunResult,
+    summary), with a display and Ctrl-C and SIGTERM as its stop; print what it gives."""
+    from cifar_engine.training.loop import Diverged, Interrupted, Stop
 
-    from cifar_engine.kernels.blas import describe
-
-    slowed = describe()["slowed"]
-    for note in [*notes, *([slowed] if slowed else [])]:
-        click.echo(f"note: {note}", err=True)
-    display = _Display(trainer)
-    observers = [FolderObserver(folder), display]
-    trainer.compile(observers)
-    display.compiled()
-    previous = {s: signal.signal(s, _stop_handler(trainer)) for s in (signal.SIGINT,
-                                                                      signal.SIGTERM)}
+    display = _Display(Stop())
     try:
-        trainer.run(observers)
+        result, summary = start([display], display.stop)
     except Diverged as err:
-        kept = ("the last checkpoint is kept" if folder.checkpoint.exists()
+        kept = ("the last checkpoint is kept" if display.folder.checkpoint.exists()
                 else "no checkpoint was written")
         click.echo(f"cifar-engine: error: {err}; {kept}", err=True)
         raise click.exceptions.Exit(EXIT_DIVERGED)
     except Interrupted as err:
         click.echo(f"cifar-engine: stopped by {err.reason} at step {err.step}; resume with: "
-                   f"cifar-engine train --resume {folder.path}", err=True)
+                   f"cifar-engine train --resume {display.folder.path}", err=True)
         raise click.exceptions.Exit(128 + signal.Signals[err.reason].value)
     finally:
         display.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-    summary = finish(result_of(trainer), folder, prepared, notes)
     plain = summary.get("without_tta")
     tta = "" if plain is None else (f" with test-time {summary['tta']}s (without: test "
                                     f"{plain['test_acc']:.2%}, val {plain['val_acc']:.2%})")
     click.echo(f"test accuracy {summary['test_acc']:.2%} (val {summary['val_acc']:.2%}, "
-               f"train {summary['train_acc']:.2%}){tta} after {trainer.step} steps in "
-               f"{trainer.seconds:.1f} s of training")
-    click.echo(f"run folder: {folder.path}")
+               f"train {summary['train_acc']:.2%}){tta} after {result.steps} steps in "
+               f"{result.seconds:.1f} s of training")
+    click.echo(f"run folder: {display.folder.path}")
 
 
-def _print_plan(prepared, folder, notes):
-    from cifar_engine.plots import schedule_figure
-
-    config, plan, split = prepared.config, prepared.plan, prepared.split
-    for note in notes:
+def _print_plan(preview):
+    config, plan, split = preview.prepared.config, preview.prepared.plan, preview.prepared.split
+    for note in preview.notes:
         click.echo(f"note: {note}")
-    click.echo(f"data: {prepared.dataset.source}; split {config.split}: {len(split.train)} "
-               f"train, {len(split.val)} val, {len(split.test)} test")
+    click.echo(f"data: {preview.prepared.dataset.source}; split {config.split}: "
+               f"{len(split.train)} train, {len(split.val)} val, {len(split.test)} test")
     click.echo(f"steps: {plan.total_steps} ({plan.epochs:.2f} epochs of {plan.steps_per_epoch} "
                f"steps), n_s {plan.n_s}, {plan.evaluations} evaluations (every "
                f"{plan.eval_every} steps)")
     steps, etas = plan.sampled()
     click.echo(f"eta: {config.schedule}, from {etas.min():.3g} to {etas.max():.3g}")
-    if folder.replacing:  # a dry run replaces nothing, and draws nothing into another run
-        click.echo(f"schedule: not drawn ({folder.path} holds the run that --overwrite "
+    if preview.schedule is None:
+        click.echo(f"schedule: not drawn ({preview.folder.path} holds the run that --overwrite "
                    f"would replace)")
     else:
-        click.echo(f"schedule: {schedule_figure(steps, etas, folder.schedule)}")
-
-
-def _stop_handler(trainer):
-    def handler(signum, frame):
-        trainer.stop_reason = signal.Signals(signum).name
-    return handler
+        click.echo(f"schedule: {preview.schedule}")
 
 
 class _Display(Observer):
-    """Says when the kernels compile; then a progress bar on a terminal, or a plain line per
-    evaluation. Rates and time left count training only."""
+    """Says how the settings were resolved and when the kernels compile; then, while the
+    steps run, takes Ctrl-C and SIGTERM as the run's `stop` and shows a progress bar on a
+    terminal, or a plain line per evaluation. Rates and time left count training only."""
 
-    def __init__(self, trainer):
-        self.trainer = trainer
-        self.start_step = trainer.step
+    def __init__(self, stop):
+        self.stop = stop
+        self.trainer = self.folder = self.bar = None
         self.tty = sys.stderr.isatty()
-        self.bar = None
         self.announced = False
         self.last_acc = float("nan")
+        self.handlers = {}
+
+    def started(self, trainer, folder, notes):
+        from cifar_engine.runtime.blas import describe
+
+        self.trainer, self.folder, self.start_step = trainer, folder, trainer.step
+        slowed = describe()["slowed"]
+        for note in [*notes, *([slowed] if slowed else [])]:
+            click.echo(f"note: {note}", err=True)
 
     def compiling(self, trainer):
         self.announced = True
         click.echo("compiling the kernels (once per install; 15-30 s)...", err=True)
 
-    def compiled(self):
+    def compiled(self, trainer):
         if self.announced:
-            click.echo(f"kernels compiled in {self.trainer.compile_seconds:.1f} s", err=True)
+            click.echo(f"kernels compiled in {trainer.compile_seconds:.1f} s", err=True)
+        self.handlers = {s: signal.signal(s, self._request_stop)
+                         for s in (signal.SIGINT, signal.SIGTERM)}
         if self.tty:
-            self.bar = click.progressbar(length=self.trainer.plan.total_steps, file=sys.stderr,
+            self.bar = click.progressbar(length=trainer.plan.total_steps, file=sys.stderr,
                                          label="training", item_show_func=self._status)
             self.bar.__enter__()
-            self.bar.update(self.trainer.step)
+            self.bar.update(trainer.step)
+
+    def _request_stop(self, signum, frame):
+        self.stop.request(signal.Signals(signum).name)
 
     def _rate(self):
         t = self.trainer
@@ -206,6 +168,9 @@ class _Display(Observer):
         if self.bar is not None:
             self.bar.__exit__(None, None, None)
             self.bar = None
+        for s, handler in self.handlers.items():
+            signal.signal(s, handler)
+        self.handlers = {}
 
 
 @click.command()

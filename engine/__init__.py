@@ -2,15 +2,16 @@
 
 The public API is imported lazily so that `cifar-engine data info` starts without
 paying for Numba's import. The environment variables that Numba reads are checked before
-it loads (`environment.guard`).
+it loads (`runtime.environment.guard`).
 """
 from importlib import import_module
+import importlib.metadata
 
-from .environment import guard
+from .runtime.environment import guard
 
 guard()
 
-__version__ = "0.1.0"
+__version__ = importlib.metadata.version("cifar-engine")
 
 _PUBLIC = {
     "UserError": "errors",
@@ -18,24 +19,24 @@ _PUBLIC = {
     "Dataset": "data",
     "load_dataset": "data",
     "make_split": "data",
-    "NetworkSpec": "spec",
-    "Network": "network",
-    "Standardise": "preprocessing",
-    "Zca": "preprocessing",
-    "fit_preprocessing": "preprocessing",
+    "NetworkSpec": "model.spec",
+    "Network": "model.network",
+    "Standardise": "data.preprocessing",
+    "Zca": "data.preprocessing",
+    "fit_preprocessing": "data.preprocessing",
     "check_gradients": "gradcheck",
-    "save_network": "model_file",
-    "load_network": "model_file",
+    "save_network": "model.npz",
+    "load_network": "model.npz",
     "SettingError": "errors",
     "SETTINGS": "settings",
-    "TrainConfig": "train_config",
-    "resolve_config": "train_config",
-    "Trainer": "trainer",
-    "Observer": "trainer",
-    "MetricRow": "trainer",
-    "fit": "training",
-    "RunResult": "training",
-    "train": "training",
+    "TrainConfig": "training.config",
+    "resolve_config": "training.config",
+    "Trainer": "training.loop",
+    "Observer": "training.loop",
+    "MetricRow": "training.loop",
+    "fit": "training.run",
+    "RunResult": "training.run",
+    "train": "training.run",
     "PRESETS": "presets",
     "MLPClassifier": "estimator",
 }

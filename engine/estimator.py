@@ -45,12 +45,12 @@ from types import SimpleNamespace
 import numba
 import numpy as np
 
+from .data.preprocessing import fit_preprocessing
 from .errors import UserError, require
-from .network import Network, NetworkSpec
-from .preprocessing import fit_preprocessing
+from .model.network import Network, NetworkSpec
 from .schedules import SCHEDULES, eta_schedule
 from .settings import MAX_SEED, MAX_STEPS, SETTINGS, Setting
-from .train_config import half_cycle_steps
+from .training.config import half_cycle_steps
 
 __all__ = ["MLPClassifier"]
 
@@ -179,7 +179,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     validation_scores_ : list of float or None, validation accuracy of every epoch (None
         without early_stopping)
     best_validation_score_ : float or None
-    preprocessing_ : cifar_engine.preprocessing.Preprocessing, fitted on the first fit's
+    preprocessing_ : cifar_engine.data.preprocessing.Preprocessing, fitted on the first fit's
         training rows; ``preprocessing_.transform(X)`` gives the first layer's inputs
     coefs_ : list of ndarray, coefs_[i] of shape (n_units_i, n_units_{i+1}): copies of the
         weight matrices in scikit-learn's orientation (W^T), acting on preprocessed inputs
@@ -365,8 +365,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         n_s = half_cycle_steps(p.n_s, steps_per_epoch) if SCHEDULES[p.schedule].cyclical else 1
 
         def etas(t, k):
-            return eta_schedule(np.arange(t, t + k), p.schedule, p.learning_rate_init,
-                                p.eta_min, p.eta_max, n_s, p.gamma)
+            return eta_schedule(np.arange(t, t + k), p.schedule, eta=p.learning_rate_init,
+                                eta_min=p.eta_min, eta_max=p.eta_max, n_s=n_s, gamma=p.gamma)
         return etas
 
     def _train(self, p, net, source, rows, val_rows, labels, batch, etas, epochs, incremental):
@@ -401,7 +401,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
         if best is not None:
-            _restore(net, best)
+            net.load_state(best)
 
     def _epoch_loss(self, net, source, rows, batch, etas, losses):
         """One shuffle of rows cut into batches, in compiled segments; the epoch's loss."""
@@ -516,10 +516,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             state["_network_state"] = dict(
                 spec=net.spec.to_dict(), seed=net.seed, max_batch=net.max_batch,
                 momentum=net.momentum, nesterov=net.nesterov,
-                class_names=list(net.class_names),
-                parameters={k: v.copy() for k, v in net.parameters.items()},
-                velocity={k: v.copy() for k, v in net.velocity.items()},
-                running_stats={k: v.copy() for k, v in net.running_stats.items()})
+                class_names=list(net.class_names), state=net.state_dict())
         return state
 
     def __setstate__(self, state):
@@ -530,10 +527,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             net = Network(NetworkSpec.from_dict(saved["spec"]), seed=saved["seed"],
                           max_batch=saved["max_batch"], momentum=saved["momentum"],
                           nesterov=saved["nesterov"])
-            for group in ("parameters", "velocity", "running_stats"):
-                views = getattr(net, group)
-                for name, value in saved[group].items():
-                    views[name][...] = value
+            net.load_state(saved["state"])
             net.set_preprocessing(self.preprocessing_, saved["class_names"])
             self.network_ = net
 
@@ -656,11 +650,4 @@ def _scores_in_whole_chunks(net, rows):
 
 
 def _snapshot(net):
-    return ({k: v.copy() for k, v in net.parameters.items()},
-            {k: v.copy() for k, v in net.running_stats.items()})
-
-
-def _restore(net, snapshot):
-    for group, saved in zip((net.parameters, net.running_stats), snapshot):
-        for name, value in saved.items():
-            group[name][...] = value
+    return net.state_dict(["parameters", "running_stats"])

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .errors import SettingError, require
-from .network import buffer_bytes, check_memory
+from .model.network import buffer_bytes, check_memory
 from .settings import GRAD_CHECK, check_settings
 
 METHODS = ("centred", "forward")
@@ -143,7 +143,7 @@ def check_gradients(net, X, y, *, method="centred", h=1e-5, eps=1e-12, tol=None,
             f"must be >= 2 with {{batch_norm}} (the batch statistics of one sample normalise "
             f"every value to 0), got {np.shape(X)[0]}")
     tol = DEFAULT_TOL[method] if tol is None else tol
-    running = {k: v.copy() for k, v in net.running_stats.items()}
+    running = net.state_dict(["running_stats"])
     if analytic is None:
         net.loss_and_gradients(X, y)
         analytic = {k: g.copy() for k, g in net.gradients.items()}
@@ -158,8 +158,7 @@ def check_gradients(net, X, y, *, method="centred", h=1e-5, eps=1e-12, tol=None,
         results.append(_summarise(name, param.shape, method, tol, eps, resolution,
                                   analytic[name].reshape(-1)[flat_idx], numeric, kinks,
                                   resolution + truncation, flat_idx))
-    for k, v in running.items():
-        net.running_stats[k][...] = v
+    net.load_state(running)
     return results
 
 

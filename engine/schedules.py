@@ -82,27 +82,32 @@ SCHEDULES = {
 
 @dataclass(frozen=True)
 class _Settings:
-    eta: float = 0.01
-    eta_min: float = 1e-5
-    eta_max: float = 1e-1
-    n_s: int = 500
-    gamma: float = 1.0
+    """The settings a schedule reads; their defaults live in the settings table alone
+    (settings.TRAIN), so None here means "not given"."""
+
+    eta: float = None
+    eta_min: float = None
+    eta_max: float = None
+    n_s: int = None
+    gamma: float = None
     total: int = None
-    warmup: float = 0.2
-    anneal: str = "cos"
+    warmup: float = None
+    anneal: str = None
 
 
-def eta_schedule(steps, schedule="constant", eta=0.01, eta_min=1e-5, eta_max=1e-1, n_s=500,
-                 gamma=1.0, total=None, warmup=0.2, anneal="cos"):
+def eta_schedule(steps, schedule, **settings):
     """eta of each step in `steps` (int array of step numbers): float64 array, same shape.
 
-    total: the run's steps (one-cycle needs it); warmup: one-cycle's warm-up fraction;
-    anneal: its decay, "cos" or "linear".
+    settings: those the schedule reads (SCHEDULES[schedule].reads: eta; eta_min, eta_max,
+    n_s; gamma; warmup and anneal), and total, the run's steps, for one-cycle.
     """
     if schedule not in SCHEDULES:
         raise SettingError("schedule", f"must be one of {', '.join(SCHEDULES)}, got "
                                        f"{schedule!r}")
-    if SCHEDULES[schedule].needs_total and not (total and total >= 1):
+    p = _Settings(**settings)
+    if SCHEDULES[schedule].needs_total and not (p.total and p.total >= 1):
         raise SettingError("schedule", f"{schedule} needs the run's length in steps")
-    settings = _Settings(eta, eta_min, eta_max, n_s, gamma, total, warmup, anneal)
-    return SCHEDULES[schedule].etas(np.asarray(steps, dtype=np.float64), settings)
+    missing = [name for name in SCHEDULES[schedule].reads if getattr(p, name) is None]
+    if missing:
+        raise SettingError(missing[0], f"is needed by the {schedule} schedule")
+    return SCHEDULES[schedule].etas(np.asarray(steps, dtype=np.float64), p)

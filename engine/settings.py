@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from .data import LABEL_OPTIONS, SPLITS
 from .errors import SettingError
 from .initializers import INITS
-from .lr_range import DEFAULT_RULE, RAMPS, RULES
+from .range_analysis import DEFAULT_RULE, RAMPS, RULES, STOP_FACTOR
 from .schedules import ANNEALS, SCHEDULES
 
 LOSSES = ("xent", "svm")
@@ -225,8 +225,8 @@ RANGE_TEST = _table(
             low_open=True, high_open=True),
     Setting("mode", "choice", "linear", "How eta rises: linearly (Smith's test) or "
             "exponentially (the LR finders').", choices=tuple(RAMPS)),
-    Setting("stop_factor", float, 4.0, "Stop when the smoothed loss exceeds this many times "
-            "its least value.", 1.0, math.inf, low_open=True, high_open=True),
+    Setting("stop_factor", float, STOP_FACTOR, "Stop when the smoothed loss exceeds this many "
+            "times its least value.", 1.0, math.inf, low_open=True, high_open=True),
     Setting("repeats", int, 1, "Tests with seeds seed, seed + 1, ...; the suggestion is read "
             "off their median curve.", 1, 1000),
     Setting("rule", "choice", DEFAULT_RULE, "The rule whose bounds are used (every rule's are "

@@ -126,3 +126,9 @@ def cifar10_jpeg(real_cache):
     """All of CIFAR-10 from the offline JPEG archive."""
     require(CIFAR10_JPEG, "the offline CIFAR-10 JPEG archive lives in ../shared/data/")
     return load_dataset(CIFAR10_JPEG, cache_dir=real_cache, progress=False)
+
+
+@pytest.fixture
+def no_fsync(monkeypatch):
+    """Atomic writes without their fsync: the property tests write hundreds of files."""
+    monkeypatch.setattr(os, "fsync", lambda fd: None)

@@ -199,7 +199,8 @@ def idx_bytes(magic, array):
 
 def write_idx(folder, n_train=20, n_test=10, size=(6, 5), compress=True):
     """The four Fashion-MNIST IDX files of tiny (H, W) = `size` images."""
-    from cifar_engine.data.idx import FASHION_MNIST_CLASSES, IMAGES_MAGIC, IDX_FILES, LABELS_MAGIC
+    from cifar_engine.data.idx import (FASHION_MNIST_CLASSES, IDX_FILES, IMAGES_MAGIC,
+                                       LABELS_MAGIC)
 
     folder.mkdir(parents=True)
     arrays = {}

@@ -2,7 +2,7 @@
 
 It shares no code with the engine, so a test that trains both from the same parameters
 checks the compiled step against an independent implementation. Conventions (those of
-`engine/network.py` and `engine/kernels/*.py`):
+`engine/model/network.py` and `engine/kernels/*.py`):
 
 - layer l maps H_{l-1} to S_l = H_{l-1} W_l^T (+ b_l); hidden layers apply ReLU;
 - with batch norm, every hidden layer is H_l = max(gamma_l * S_hat_l + beta_l, 0), with no

@@ -5,7 +5,7 @@ import pytest
 from cifar_engine.errors import SettingError
 from cifar_engine.gradcheck import (check_gradients, check_size, problem_from_images,
                                     synthetic_problem)
-from cifar_engine.network import Network, NetworkSpec
+from cifar_engine.model.network import Network, NetworkSpec
 
 NINE_LAYER = (50, 30, 20, 20, 10, 10, 10, 10)
 ACCEPTANCE_NETS = [

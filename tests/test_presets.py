@@ -2,7 +2,7 @@
 
 Each bound is the published figure less 1.5 points (the issue's acceptance), the
 qualitative finding where nothing was published, or the goal itself for best-10min and
-best-30min (whose time limits `make test-slow` does not check: see the README)."""
+best-30min (whose time limits `make test-slow` does not check: see docs/results.md)."""
 import pytest
 
 import cifar_engine

@@ -71,3 +71,15 @@ def test_every_schedule_is_in_the_settings_table_and_reads_known_settings():
     assert SETTINGS["schedule"].choices == tuple(SCHEDULES)
     for schedule in SCHEDULES.values():
         assert set(schedule.reads) <= set(SETTINGS)
+
+
+@pytest.mark.parametrize("schedule, given, missing", [
+    ("constant", {}, "eta"),
+    ("triangular", {"eta_min": 1e-5, "eta_max": 0.1}, "n_s"),
+    ("exp_range", {"eta_min": 1e-5, "eta_max": 0.1, "n_s": 10}, "gamma"),
+    ("one-cycle", {"eta_min": 1e-5, "eta_max": 0.1, "total": 10, "warmup": 0.2}, "anneal"),
+])
+def test_a_schedule_takes_no_default_of_its_own(schedule, given, missing):
+    """The settings table alone states the defaults; a setting a schedule reads is given."""
+    with pytest.raises(SettingError, match=f"^{missing} is needed by the {schedule} schedule"):
+        eta_schedule(np.arange(3), schedule, **given)

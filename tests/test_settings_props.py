@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from cifar_engine.errors import SettingError, UserError
 from cifar_engine.settings import SETTINGS
-from cifar_engine.train_config import TrainConfig
+from cifar_engine.training.config import TrainConfig
 
 AWKWARD = st.one_of(
     st.sampled_from([0, -1, 1, 2**63, -2**63, 10**30, 0.5, -0.0, math.nan, math.inf,

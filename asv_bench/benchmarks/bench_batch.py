@@ -3,7 +3,7 @@ import numpy as np
 
 from cifar_engine.kernels.batch import NO_AUGMENT, Augment, gather
 
-from .common import BATCHES, D, DTYPES, IMAGE_SHAPE, Benchmark, images
+from .common import BATCHES, DTYPES, IMAGE_SHAPE, Benchmark, D, images
 
 AUGMENTS = {"none": NO_AUGMENT, "flip+shift": Augment(True, 4, 0.0, 0.0),
             "noise": Augment(False, 0, 0.1, 0.5)}

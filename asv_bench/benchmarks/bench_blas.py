@@ -2,9 +2,9 @@
 through the np.dot fallback (SciPy's OpenBLAS), so that a change in either shows."""
 import numpy as np
 
-from cifar_engine.kernels.blas import gemm_dot, gemm
+from cifar_engine.kernels.blas import gemm, gemm_dot
 
-from .common import BATCHES, D, DTYPES, Benchmark, fresh
+from .common import BATCHES, DTYPES, Benchmark, D, fresh
 
 M = 50
 

@@ -1,6 +1,6 @@
 """The training step and its GEMM-only bound on each BLAS library the engine can call.
 
-A process links its compiled kernels to one library (engine/kernels/blas_libraries.py), so
+A process links its compiled kernels to one library (engine/runtime/blas_libraries.py), so
 each figure comes from a worker process of compare.py run with CIFAR_ENGINE_BLAS set:
 milliseconds per step, the median of its rounds. A library that is not installed (or an
 engine from before the choice existed, for any library but NumPy's OpenBLAS, which every
@@ -19,7 +19,7 @@ LIBRARIES = ["openblas", "mkl"]
 
 def _installed():
     try:
-        from cifar_engine.kernels.blas_libraries import installed
+        from cifar_engine.runtime.blas_libraries import installed
     except ImportError:  # an engine before the choice: NumPy's OpenBLAS only
         return {"openblas"}
     return set(installed())

@@ -4,7 +4,7 @@ import numpy as np
 from cifar_engine.kernels.dense import (column_sums, dense_backward, dense_backward_input,
                                         dense_forward)
 
-from .common import BATCHES, D, DTYPES, Benchmark, fresh
+from .common import BATCHES, DTYPES, Benchmark, D, fresh
 
 M = 50
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from cifar_engine.kernels.losses import softmax, softmax_xent, svm_hinge
 
-from .common import BATCHES, DTYPES, K, Benchmark, fresh
+from .common import BATCHES, DTYPES, Benchmark, K, fresh
 
 
 class Losses(Benchmark):

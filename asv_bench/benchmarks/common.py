@@ -59,7 +59,7 @@ def fresh(shape, dtype, seed=0):
 
 def network(config, dtype="float32", seed=0):
     """The Network of a configuration, standardised like CIFAR-10 data."""
-    from cifar_engine.network import Network, NetworkSpec
+    from cifar_engine.model.network import Network, NetworkSpec
 
     c = CONFIGS[config]
     spec = NetworkSpec(input_size=D, n_classes=K, hidden=c["hidden"], batch_norm=c["batch_norm"],
@@ -67,7 +67,7 @@ def network(config, dtype="float32", seed=0):
     net = Network(spec, seed=seed, max_batch=max(c["batch_size"], 1000), momentum=MOMENTUM)
     mean, std = np.full(D, 120.0), np.full(D, 64.0)
     if hasattr(net, "set_preprocessing"):
-        from cifar_engine.preprocessing import Standardise
+        from cifar_engine.data.preprocessing import Standardise
 
         net.set_preprocessing(Standardise(mean, std), image_shape=IMAGE_SHAPE)
     else:  # the engine of commits before preprocessing was one fitted value (bench-history)

@@ -9,7 +9,7 @@ import zlib
 from pathlib import PurePosixPath
 
 from ..errors import DataError
-from ..progress import progress_bar
+from ..util.progress import progress_bar
 from .reasons import reason
 
 CHUNK_BYTES = 1 << 20

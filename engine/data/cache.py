@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import TEMP_SUFFIX, atomic_write, remove_dead_temps, temp_prefix
 from ..errors import DataError, UserError
+from ..util.atomic import TEMP_SUFFIX, atomic_write, remove_dead_temps, temp_prefix
 from .dataset import Dataset, check_dataset, dataset_sha256
 from .paths import default_cache_dir
 from .reasons import reason

@@ -3,9 +3,9 @@ import hashlib
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..atomic import atomic_write
 from ..errors import DataError
-from ..progress import progress_bar
+from ..util.atomic import atomic_write
+from ..util.progress import progress_bar
 
 CIFAR10_PYTHON_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_PYTHON_MD5 = "c58f30108f718f92721af3b95e74349a"

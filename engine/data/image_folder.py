@@ -11,7 +11,7 @@ import stat
 import numpy as np
 
 from ..errors import DataError
-from ..progress import progress_bar
+from ..util.progress import progress_bar
 from .archive import iter_files
 from .dataset import CIFAR10_CLASSES, seeded_dataset
 from .reasons import reason

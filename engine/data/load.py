@@ -6,9 +6,8 @@ from .cache import cached_dataset
 from .cifar_pickle import CIFAR100_LABELS, read_cifar10, read_cifar100
 from .idx import read_idx
 from .image_folder import read_image_folder
-from .source import (
-    CIFAR10_PYTHON, CIFAR100_PYTHON, IDX, IMAGE_FOLDER, detect_source, resolve_source,
-)
+from .source import (CIFAR10_PYTHON, CIFAR100_PYTHON, IDX, IMAGE_FOLDER, detect_source,
+                     resolve_source)
 
 READERS = {
     CIFAR10_PYTHON: read_cifar10,

@@ -1,48 +1,30 @@
 """Matrix products: C = op(A) op(B) through the fastest CBLAS on the machine.
 
-`blas_libraries` finds the libraries (NumPy's OpenBLAS, MKL when installed) and chooses one
-(CIFAR_ENGINE_BLAS, else a measurement cached per machine). `np.dot` inside @njit would
-call SciPy's copy of OpenBLAS instead, a second library with a thread pool of its own.
-
-The chosen library's `cblas_?gemm` entry points are registered with LLVM under fixed names
-before anything compiles, so the compiled callers refer to them by name: they stay
-cacheable, and the same cached code runs on whichever library a process chose. Where no
-library is found (NumPy from a conda or distribution build), `gemm` falls back to `np.dot`.
+The process's library (`runtime.blas`: NumPy's OpenBLAS, or MKL when installed) is
+registered with LLVM under fixed names before anything compiles, so the compiled callers
+refer to it by name: they stay cacheable, and the same cached code runs on whichever
+library a process chose. `np.dot` inside @njit would call SciPy's copy of OpenBLAS instead,
+a second library with a thread pool of its own. Where no library is found (NumPy from a
+conda or distribution build), `gemm` falls back to `np.dot`.
 
 The engine, not the library, splits a product between threads: C is cut into at most
 MAX_TILES blocks of whole rows or whole columns, by its shape alone, and each block is one
 single-threaded library call (the caller holds the library's pool at one thread:
-`threads.blas_single`). A library's own split depends on its thread count, and under some
+`runtime.threads.blas_single`). A library's own split depends on its thread count, and under some
 kernels (OpenBLAS forced to older ones by OPENBLAS_CORETYPE) an entry's rounding depends on
 where the split puts it; a split fixed by the shape gives the same bits on any thread count.
 
     C : float[m, n]; A : float[m, k] (or [k, m] with trans_a); B : float[k, n] (or [n, k]
     with trans_b); one dtype, float32 or float64; rows contiguous (any row stride).
 """
-import os
-
-import llvmlite.binding as llvm
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-from .blas_libraries import choose, installed, openblas_kernel, slowed_kernel
+from ..runtime.blas import DGEMM, HAVE_CBLAS, SGEMM
 from .serial import prange_only
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
-
-INSTALLED = installed()  # {name: file}
-LIBRARY = choose(INSTALLED)  # the Library in use, or None (np.dot)
-HAVE_CBLAS = LIBRARY is not None
-if HAVE_CBLAS:
-    llvm.add_symbol("cifar_engine_cblas_sgemm", LIBRARY.sgemm)
-    llvm.add_symbol("cifar_engine_cblas_dgemm", LIBRARY.dgemm)
-
-
-def library_name():
-    """The name of the library the products run on: a key of blas_libraries.FINDERS, or
-    "np.dot" for the fallback."""
-    return LIBRARY.name if HAVE_CBLAS else "np.dot"
 
 
 def _gemm_type(scalar):
@@ -50,8 +32,8 @@ def _gemm_type(scalar):
     return types.void(i32, i32, i32, i64, i64, i64, scalar, ptr, i64, ptr, i64, scalar, ptr, i64)
 
 
-_sgemm = types.ExternalFunction("cifar_engine_cblas_sgemm", _gemm_type(types.float32))
-_dgemm = types.ExternalFunction("cifar_engine_cblas_dgemm", _gemm_type(types.float64))
+_sgemm = types.ExternalFunction(SGEMM, _gemm_type(types.float32))
+_dgemm = types.ExternalFunction(DGEMM, _gemm_type(types.float64))
 
 
 @njit(cache=True, inline="always")
@@ -189,18 +171,3 @@ def _dot_into_typed(C, a, b):
 # gemm(C, A, B, trans_a, trans_b): C = op(A) op(B), overwriting C. Both paths stay public
 # so that the tests and the benchmarks can run each on this machine.
 gemm = gemm_cblas if HAVE_CBLAS else gemm_dot
-
-
-def describe():
-    """The products' library for reports (JSON-ready): {"library", "version", "installed",
-    "kernel" (OpenBLAS's kernel family, else None), "openblas_coretype" (the variable, else
-    None), "slowed" (a line when that variable holds OpenBLAS below this CPU, else None)}."""
-    kernel = openblas_kernel(LIBRARY) if HAVE_CBLAS and LIBRARY.name == "openblas" else None
-    slowed = slowed_kernel(kernel)
-    return {"library": library_name(), "version": LIBRARY.version if HAVE_CBLAS else None,
-            "installed": sorted(INSTALLED), "kernel": kernel,
-            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
-            "slowed": None if slowed is None else (
-                f"OPENBLAS_CORETYPE={os.environ['OPENBLAS_CORETYPE']} holds OpenBLAS on its "
-                f"{slowed[0]} kernels, older than this CPU's {slowed[1]}: wide products run "
-                f"slower (make compare measures how much)")}

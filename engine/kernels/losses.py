@@ -7,7 +7,7 @@ the caller sums in row order (a parallel reduction would change with the thread 
     y      : int[n]        labels in [0, K)
     G      : float[n, K]   gradient at S (output)
     losses : float[n]      loss of each row (output)
-    eps    : float         label smoothing of softmax_xent, in [0, 1) (default 0: none)
+    smoothing : float  label smoothing of softmax_xent, in [0, 1) (default 0: none)
 """
 import numpy as np
 from numba import njit, prange
@@ -16,49 +16,49 @@ from .serial import prange_only, serial
 
 
 @njit(cache=True)
-def softmax_xent(G, losses, S, y, eps=0.0):
-    """Softmax cross-entropy, with label smoothing eps in [0, 1); returns the mean loss.
+def softmax_xent(G, losses, S, y, smoothing=0.0):
+    """Softmax cross-entropy, with label smoothing in [0, 1); returns the mean loss.
 
-    Row i's target is q_k = eps/K + (1 - eps)[k = y_i] (eps = 0: one-hot), its loss
+    Row i's target is q_k = smoothing/K + (1 - smoothing)[k = y_i] (0: one-hot), its loss
     -sum_k q_k log p_k with p = softmax(s_i), and G = (P - Q) / n. The row maximum is
     subtracted before exp, and the loss is taken as log(sum exp) - sum_k q_k s_k of the
-    shifted scores, so no probability is ever passed to log. With eps > 0 every loss this
-    returns (the evaluation losses too) is the smoothed objective, not the plain
-    cross-entropy; eps = 0 runs the one-hot arithmetic, bit for bit as before smoothing.
+    shifted scores, so no probability is ever passed to log. With smoothing > 0 every loss
+    this returns (the evaluation losses too) is the smoothed objective, not the plain
+    cross-entropy; smoothing = 0 runs the one-hot arithmetic, bit for bit.
     """
     if serial(S.size):
         for i in range(S.shape[0]):
-            _softmax_xent_row(G, losses, S, y, eps, i)
+            _softmax_xent_row(G, losses, S, y, smoothing, i)
     else:
-        _softmax_xent_parallel(G, losses, S, y, eps)
+        _softmax_xent_parallel(G, losses, S, y, smoothing)
     return _mean(losses)
 
 
 @njit(parallel=prange_only(), cache=True)
-def _softmax_xent_parallel(G, losses, S, y, eps):
+def _softmax_xent_parallel(G, losses, S, y, smoothing):
     for i in prange(S.shape[0]):
-        _softmax_xent_row(G, losses, S, y, eps, i)
+        _softmax_xent_row(G, losses, S, y, smoothing, i)
 
 
 @njit(cache=True, inline="always")
-def _softmax_xent_row(G, losses, S, y, eps, i):
+def _softmax_xent_row(G, losses, S, y, smoothing, i):
     n, K = S.shape
     c = y[i]
     s_max, z = _exp_shifted(G, S, i)
-    if eps == 0:
+    if smoothing == 0:
         losses[i] = np.log(z) - (S[i, c] - s_max)
         for k in range(K):
             G[i, k] = G[i, k] / z / n
         G[i, c] -= 1.0 / n
         return
-    # sum_k q_k (s_k - s_max) = (eps/K) sum_k (s_k - s_max) + (1 - eps)(s_c - s_max)
-    u = eps / K
+    # sum_k q_k (s_k - s_max) = u sum_k (s_k - s_max) + (1 - smoothing)(s_c - s_max)
+    u = smoothing / K
     shifted = 0.0
     for k in range(K):
         shifted += S[i, k] - s_max
         G[i, k] = (G[i, k] / z - u) / n
-    G[i, c] -= (1.0 - eps) / n
-    losses[i] = np.log(z) - u * shifted - (1.0 - eps) * (S[i, c] - s_max)
+    G[i, c] -= (1.0 - smoothing) / n
+    losses[i] = np.log(z) - u * shifted - (1.0 - smoothing) * (S[i, c] - s_max)
 
 
 @njit(cache=True)

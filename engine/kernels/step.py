@@ -25,8 +25,8 @@ from numba import njit, types
 from numba.extending import overload
 
 from .batch import gather
-from .blas import copy_matrix, gemm
 from .batchnorm import batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train
+from .blas import copy_matrix, gemm
 from .dense import (dense_backward, dense_backward_input, dense_forward, dense_forward_in_order,
                     product_in_order)
 from .dropout import dropout_forward

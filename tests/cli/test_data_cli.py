@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from fakes import assert_one_line_error, idx_bytes, rewrite_pickle, tar_folder
 from cifar_engine.cli.main import cli, main
 from cifar_engine.data.idx import LABELS_MAGIC
+from fakes import assert_one_line_error, idx_bytes, rewrite_pickle, tar_folder
 
 
 def run(*args):

@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 
-from cifar_engine.model_file import load_network
-from cifar_engine.runs import RunFolder
+from cifar_engine.model.npz import load_network
+from cifar_engine.training.folder import RunFolder
 from fakes import write_image_tree
 
 CLI = [sys.executable, "-m", "cifar_engine.cli.main"]

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from cifar_engine.cli.main import main
-from cifar_engine.search.journal import Journal
+from cifar_engine.tune.search.journal import Journal
 
 CLI = [sys.executable, "-m", "cifar_engine.cli.main", "search"]
 SEARCH = ["--batch-size", "10", "--n-s", "2ep", "--param", "lam=1e-5:1e-1:log",

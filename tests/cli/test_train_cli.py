@@ -7,14 +7,13 @@ import sys
 
 import numpy as np
 import pytest
-
 from click.testing import CliRunner
-
 from PIL import Image
 
 from cifar_engine.cli.main import cli, main
 from cifar_engine.data import dataset_sha256, load_dataset
-from fakes import FAST_TRAIN as FAST, assert_one_line_error, write_image_tree
+from fakes import FAST_TRAIN as FAST
+from fakes import assert_one_line_error, write_image_tree
 
 CLI = [sys.executable, "-m", "cifar_engine.cli.main"]
 

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from cifar_engine.cli.main import main
-from cifar_engine.runs import RunFolder
+from cifar_engine.training.folder import RunFolder
 from fakes import FAST_TRAIN as FAST
-
 
 
 def _run(capsys, *args):
@@ -121,7 +120,7 @@ def test_a_divergence_before_any_checkpoint_does_not_claim_one(capsys, images, t
 
 def test_sigterm_during_start_up_is_one_line_and_leaves_no_temp_file(capsys, images, tmp_path,
                                                                       monkeypatch):
-    import cifar_engine.training as training
+    import cifar_engine.training.run as training
 
     real_prepare = training.prepare
 
@@ -138,7 +137,7 @@ def test_sigterm_during_start_up_is_one_line_and_leaves_no_temp_file(capsys, ima
 
 def test_the_first_run_says_it_compiles_and_times_training_apart(capsys, images, tmp_path,
                                                                   monkeypatch):
-    import cifar_engine.trainer as trainer
+    import cifar_engine.training.loop as trainer
 
     monkeypatch.setattr(trainer, "COMPILE_NOTICE_AFTER", 0.0)  # as if the cache were cold
     code, out, err = _run(capsys, "--data", str(images), "--out", str(tmp_path / "r"), *FAST,
@@ -170,7 +169,7 @@ def test_a_one_cycle_run_warms_up_then_anneals(capsys, images, tmp_path):
 def test_the_run_keeps_its_best_validation_model_beside_the_final_one(capsys, images,
                                                                        tmp_path):
     from cifar_engine.data import load_dataset, make_split
-    from cifar_engine.model_file import load_network
+    from cifar_engine.model.npz import load_network
 
     run = tmp_path / "r"
     code, _, err = _run(capsys, "--data", str(images), "--out", str(run), *FAST, "--cycles", "2",

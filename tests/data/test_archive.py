@@ -6,10 +6,10 @@ import tarfile
 
 import pytest
 
-from fakes import tar_folder
-from properties import allocates_at_most
 from cifar_engine.data.archive import first_file_name, iter_files
 from cifar_engine.errors import DataError
+from fakes import tar_folder
+from properties import allocates_at_most
 
 
 @pytest.fixture

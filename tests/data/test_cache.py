@@ -7,13 +7,14 @@ import sys
 import numpy as np
 import pytest
 
-from fakes import assert_same_data, write_idx
-from cifar_engine.atomic import temp_prefix, temp_writer
-from cifar_engine.data import default_cache_dir, load_dataset
+from cifar_engine.data import default_cache_dir
 from cifar_engine.data import load as load_module
+from cifar_engine.data import load_dataset
 from cifar_engine.data.paths import checkout_root
 from cifar_engine.data.source import IDX
 from cifar_engine.errors import DataError
+from cifar_engine.util.atomic import temp_prefix, temp_writer
+from fakes import assert_same_data, write_idx
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fakes import _reconstruct, assert_same_data, dump_py2, rewrite_pickle, write_cifar100
-from properties import allocates_at_most
 from cifar_engine.data import N_BATCHES
 from cifar_engine.data.cifar_pickle import read_cifar10, read_cifar100
 from cifar_engine.errors import DataError
+from fakes import _reconstruct, assert_same_data, dump_py2, rewrite_pickle, write_cifar100
+from properties import allocates_at_most
 
 
 @pytest.mark.parametrize("form", ["cifar10_folder", "cifar10_archive"])

@@ -3,9 +3,9 @@ import socket
 
 import pytest
 
-from fakes import tar_folder
 from cifar_engine.data import download, load_dataset
 from cifar_engine.errors import DataError, UserError
+from fakes import tar_folder
 
 ARCHIVE = "/cifar-10-python.tar.gz"
 

@@ -4,11 +4,11 @@ import struct
 import numpy as np
 import pytest
 
-from fakes import assert_same_data, idx_bytes, write_idx
-from properties import allocates_at_most
 from cifar_engine.data import load_dataset
 from cifar_engine.data.idx import FASHION_MNIST_CLASSES, IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from cifar_engine.errors import DataError
+from fakes import assert_same_data, idx_bytes, write_idx
+from properties import allocates_at_most
 
 TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
 TRAIN_LABELS = "train-labels-idx1-ubyte.gz"

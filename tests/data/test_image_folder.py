@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fakes import assert_same_data, tar_folder, write_image_tree
-from properties import allocates_at_most
 from cifar_engine.data import CIFAR10_CLASSES, N_BATCHES, image_folder
 from cifar_engine.data.image_folder import read_image_file, read_image_folder
 from cifar_engine.errors import DataError
+from fakes import assert_same_data, tar_folder, write_image_tree
+from properties import allocates_at_most
 
 
 @pytest.mark.parametrize("form", ["image_tree", "image_archive"])

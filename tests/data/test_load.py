@@ -1,8 +1,8 @@
 import pytest
 
-from fakes import assert_same_data
 from cifar_engine.data import load_dataset
 from cifar_engine.errors import DataError, SettingError
+from fakes import assert_same_data
 
 
 @pytest.mark.parametrize("fixture, seeded_train", [

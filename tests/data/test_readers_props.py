@@ -22,10 +22,8 @@ from PIL import Image
 from cifar_engine.data import load_dataset
 from cifar_engine.data.dataset import check_dataset
 from cifar_engine.data.idx import IDX_FILES
-from fakes import (
-    Py2Pickler, assert_same_data, load_py2, tar_folder, write_cifar10, write_cifar100,
-    write_idx, write_image_tree,
-)
+from fakes import (Py2Pickler, assert_same_data, load_py2, tar_folder, write_cifar10,
+                   write_cifar100, write_idx, write_image_tree)
 from properties import damaged, loads_or_refuses, report_inputs  # noqa: F401
 
 PROPERTY = settings(max_examples=150, deadline=None,

@@ -5,7 +5,8 @@ import time
 import numpy as np
 
 from cifar_engine.data import CIFAR10_CLASSES, FASHION_MNIST_CLASSES, N_BATCHES, load_dataset
-from real_data import CIFAR10_JPEG, FASHION_MNIST, require as _require
+from real_data import CIFAR10_JPEG, FASHION_MNIST
+from real_data import require as _require
 
 
 def _assert_counts(dataset, n_train, n_test, image_shape, class_names):

@@ -2,13 +2,12 @@ import os
 
 import pytest
 
-from fakes import tar_folder
 from cifar_engine.data import resolve_source
 from cifar_engine.data import source as source_module
-from cifar_engine.data.source import (
-    CIFAR10_PYTHON, CIFAR100_PYTHON, IDX, IMAGE_FOLDER, detect_source,
-)
+from cifar_engine.data.source import (CIFAR10_PYTHON, CIFAR100_PYTHON, IDX, IMAGE_FOLDER,
+                                      detect_source)
 from cifar_engine.errors import DataError
+from fakes import tar_folder
 
 
 def test_a_given_path_is_used(cifar10_folder, monkeypatch):

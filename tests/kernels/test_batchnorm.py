@@ -7,7 +7,6 @@ import pytest
 
 from cifar_engine.kernels.batchnorm import (batchnorm_backward, batchnorm_forward_infer,
                                             batchnorm_forward_train)
-
 from reference import centred_difference
 
 EPS = 1e-5

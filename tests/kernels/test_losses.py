@@ -9,7 +9,7 @@ from cifar_engine.kernels.losses import softmax, softmax_xent, svm_hinge
 
 SHAPES = [(1, 10), (7, 3), (100, 65), (30000, 10)]  # (n, K); the last runs the parallel form
 SMOOTHED_SHAPES = [(n, K) for n in (1, 7, 100) for K in (3, 10)] + [(30000, 10)]
-EPSILONS = [0.0, 0.1, 0.5]
+SMOOTHINGS = [0.0, 0.1, 0.5]
 
 
 @pytest.fixture
@@ -25,12 +25,12 @@ def numpy_softmax(S):
     return P / P.sum(axis=1, keepdims=True)
 
 
-def numpy_xent(S, y, eps=0.0):
+def numpy_xent(S, y, smoothing=0.0):
     """Per-row losses and G = (P - Q) / n of softmax cross-entropy against the smoothed
-    targets Q = eps / K + (1 - eps) Y, in float64: as sum_k Q_k = 1, a row's loss
+    targets Q = smoothing / K + (1 - smoothing) Y, in float64: as sum_k Q_k = 1, a row's loss
     -sum_k Q_k log P_k is logsumexp(s) - sum_k Q_k s_k."""
     n, K = S.shape
-    Q = eps / K + (1 - eps) * np.eye(K)[y]
+    Q = smoothing / K + (1 - smoothing) * np.eye(K)[y]
     losses = logsumexp(S, axis=1) - np.sum(Q * S, axis=1)
     return losses, (numpy_softmax(S) - Q) / n
 
@@ -69,39 +69,39 @@ def test_svm_gradient_is_zero_on_rows_without_violations(dtype):
 
 
 @pytest.mark.parametrize("n, K", SHAPES)
-@pytest.mark.parametrize("eps", EPSILONS)
-def test_xent_is_finite_and_exact_for_huge_scores(n, K, eps, scores, garbage, assert_close):
+@pytest.mark.parametrize("smoothing", SMOOTHINGS)
+def test_xent_is_finite_and_exact_for_huge_scores(n, K, smoothing, scores, garbage, assert_close):
     S, y = scores(n, K, scale=1e4)
     G, losses = garbage(n, K), garbage(n)
-    mean = softmax_xent(G, losses, S, y, eps)
+    mean = softmax_xent(G, losses, S, y, smoothing)
     assert np.isfinite(mean) and np.all(np.isfinite(G))
-    expected_losses, expected_G = numpy_xent(S.astype(np.float64), y, eps)
+    expected_losses, expected_G = numpy_xent(S.astype(np.float64), y, smoothing)
     assert_close(losses, expected_losses, "losses")
     assert_close(G, expected_G, "G")
 
 
 @pytest.mark.parametrize("n, K", SMOOTHED_SHAPES)
-@pytest.mark.parametrize("eps", EPSILONS)
-def test_smoothed_xent_rows_mean_and_gradient_match_numpy(n, K, eps, scores, garbage,
+@pytest.mark.parametrize("smoothing", SMOOTHINGS)
+def test_smoothed_xent_rows_mean_and_gradient_match_numpy(n, K, smoothing, scores, garbage,
                                                           assert_close):
     S, y = scores(n, K, scale=2.0)
     G, losses = garbage(n, K), garbage(n)
-    mean = softmax_xent(G, losses, S, y, eps)
-    expected_losses, expected_G = numpy_xent(S.astype(np.float64), y, eps)
+    mean = softmax_xent(G, losses, S, y, smoothing)
+    expected_losses, expected_G = numpy_xent(S.astype(np.float64), y, smoothing)
     assert_close(losses, expected_losses, "losses")
     assert_close(mean, expected_losses.mean(), "mean loss")
     assert_close(G, expected_G, "G")
 
 
 def test_smoothing_changes_the_loss_and_gradient_as_the_targets_say(dtype):
-    """One row by hand: scores 0 give P = 1/K, so loss = log K whatever eps, and
-    G = (1/K - q) / n with q = eps/K + (1 - eps) on the label and eps/K elsewhere."""
-    K, eps = 4, 0.2
+    """One row by hand: scores 0 give P = 1/K, so loss = log K whatever smoothing, and
+    G = (1/K - q) / n with q = smoothing/K + (1 - smoothing) on the label and smoothing/K elsewhere."""
+    K, smoothing = 4, 0.2
     S, y = np.zeros((1, K), dtype), np.array([2])
     G, losses = np.full((1, K), np.nan, dtype), np.full(1, np.nan, dtype)
-    assert softmax_xent(G, losses, S, y, eps) == pytest.approx(np.log(K), rel=1e-6)
-    expected = np.full(K, 1 / K - eps / K)
-    expected[2] -= 1 - eps
+    assert softmax_xent(G, losses, S, y, smoothing) == pytest.approx(np.log(K), rel=1e-6)
+    expected = np.full(K, 1 / K - smoothing / K)
+    expected[2] -= 1 - smoothing
     np.testing.assert_allclose(G[0], expected, rtol=1e-6)
 
 
@@ -135,7 +135,7 @@ def test_xent_without_smoothing_is_bit_identical_to_the_kernel_before_smoothing(
         n, K, scale, eps_argument, scores, garbage):
     S, y = scores(n, K, scale=scale)
     # A -inf score off the label: exact one-hot arithmetic never touches it, while the
-    # smoothed formula, run with eps = 0, would give 0 * -inf = NaN.
+    # smoothed formula, run with smoothing = 0, would give 0 * -inf = NaN.
     S[0, (y[0] + 1) % K] = -np.inf
     G, losses = garbage(n, K), garbage(n)
     extra = (0.0,) if eps_argument == "zero" else ()

@@ -1,11 +1,10 @@
 """serial.py: small loops run serially, large ones in parallel, and the kernel tests see both."""
 import numpy as np
-
-from cifar_engine.kernels.serial import SERIAL_MAX_WORK, serial
-
 import test_batchnorm
 import test_dense
 import test_losses
+
+from cifar_engine.kernels.serial import SERIAL_MAX_WORK, serial
 
 
 def test_the_threshold_splits_serial_from_parallel():
