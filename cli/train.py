@@ -42,8 +42,7 @@ def train(ctx, preset, config_file, resume, out, eta_from, overwrite, dry_run, c
                                    "no --preset, --config, --out, --eta-from or --overwrite "
                                    "with it")
         if dry_run:
-            return _print_plan(run.preview(cache_dir=cache_dir, resume_path=resume,
-                                           changes=given))
+            return _print_plan(run.preview_resume(resume, given, cache_dir))
         return _train(lambda observers, stop: run.resume(resume, given, cache_dir, observers,
                                                          stop))
     from cifar_engine.training.config import resolve_config

@@ -2,7 +2,8 @@
 
 Nothing here imports the rest of the engine but `runtime`, the process (its BLAS library,
 OpenMP's settings, the compiled-code cache), prepared as the kernels load. Kernels never
-allocate: they fill arrays the caller owns. Argument order everywhere: outputs, then inputs, then parameters, then scalars.
+allocate: they fill arrays the caller owns. Argument order everywhere: outputs, then
+inputs, then parameters, then scalars.
 
 Shape legend used in every module:
     n = rows in the batch (samples are rows, C order), d = input features of a layer,

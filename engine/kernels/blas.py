@@ -10,9 +10,10 @@ conda or distribution build), `gemm` falls back to `np.dot`.
 The engine, not the library, splits a product between threads: C is cut into at most
 MAX_TILES blocks of whole rows or whole columns, by its shape alone, and each block is one
 single-threaded library call (the caller holds the library's pool at one thread:
-`runtime.threads.blas_single`). A library's own split depends on its thread count, and under some
-kernels (OpenBLAS forced to older ones by OPENBLAS_CORETYPE) an entry's rounding depends on
-where the split puts it; a split fixed by the shape gives the same bits on any thread count.
+`runtime.threads.blas_single`). A library's own split depends on its thread count, and
+under some kernels (OpenBLAS forced to older ones by OPENBLAS_CORETYPE) an entry's rounding
+depends on where the split puts it; a split fixed by the shape gives the same bits on any
+thread count.
 
     C : float[m, n]; A : float[m, k] (or [k, m] with trans_a); B : float[k, n] (or [n, k]
     with trans_b); one dtype, float32 or float64; rows contiguous (any row stride).

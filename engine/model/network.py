@@ -222,27 +222,29 @@ class Network:
             self._buf.running,
             lambda m, d: [("mean", step.RUN_MEAN, (m,)), ("var", step.RUN_VAR, (m,))])
 
-    def state_dict(self, groups=STATE_GROUPS):
-        """Copies of the network's state, {group: {name: array}}, for each of `groups` (of
-        STATE_GROUPS): what every save, restore, pickle and snapshot of it holds."""
-        return {group: {name: view.copy() for name, view in getattr(self, group).items()}
-                for group in groups}
+    def state_dict(self, groups=STATE_GROUPS, copy=True):
+        """The network's state, {group: {name: array}}, for each of `groups` (of
+        STATE_GROUPS): what every save, restore, pickle and snapshot of it holds. Copies,
+        or with copy=False views of the network's own slabs (for a file written at once)."""
+        return {group: {name: view.copy() if copy else view
+                        for name, view in getattr(self, group).items()} for group in groups}
 
     def load_state(self, state):
         """Write `state` ({group: {name: array}}, as `state_dict` gives it, any of its groups
         and names) into the network. ValueError naming a tensor the network lacks or whose
         shape differs; nothing is written then."""
-        views = {}
+        writes = []
         for group, arrays in state.items():
             if group not in STATE_GROUPS:
                 raise ValueError(f"no state group {group!r} (one of {', '.join(STATE_GROUPS)})")
             mine = getattr(self, group)
             for name, value in arrays.items():
-                if name not in mine or np.shape(value) != mine[name].shape:
+                held = mine[name].shape if name in mine else "none"
+                if np.shape(value) != held:
                     raise ValueError(f"{group} {name}: shape {np.shape(value)} where this "
-                                     f"network holds {mine[name].shape if name in mine else 'none'}")
-                views[group, name] = mine[name], value
-        for view, value in views.values():
+                                     f"network holds {held}")
+                writes.append((mine[name], value))
+        for view, value in writes:
             view[...] = value
 
     def layer_outputs(self, n):

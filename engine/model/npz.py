@@ -57,7 +57,7 @@ def save_network(path, net, extra=None):
         "image_shape": np.array(net.image_shape or (), dtype=np.int64),
     }
     arrays.update({f"{PREPROCESSING}/{k}": v for k, v in net.preprocessing.arrays().items()})
-    for group, tensors in net.state_dict(FILE_GROUPS).items():
+    for group, tensors in net.state_dict(FILE_GROUPS, copy=False).items():
         arrays.update({f"{FILE_GROUPS[group]}/{k}": v for k, v in tensors.items()})
     arrays.update({f"extra/{k}": np.asarray(v) for k, v in (extra or {}).items()})
     with atomic_write(path) as file:

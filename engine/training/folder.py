@@ -242,7 +242,7 @@ class RunFolder:
         net = trainer.net
         extra = {"step": trainer.step,
                  "history": np.array(trainer.history, dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))}
-        velocity = net.state_dict(["velocity"])["velocity"]
+        velocity = net.state_dict(["velocity"], copy=False)["velocity"]
         extra.update({f"velocity/{k}": v for k, v in velocity.items()})
         save_network(self.checkpoint, net, extra)
 

@@ -155,14 +155,6 @@ def start(prepared, net=None, step=0, history=(), stop=None):
     return Trainer(config, prepared.split, net, prepared.plan, step, history, stop)
 
 
-def run_to_end(trainer, observers=()):
-    """Compile, train to the end of the plan, and measure the final accuracies."""
-    trainer.compile(observers)
-    tell(observers, "compiled", trainer)
-    trainer.run(observers)
-    return result_of(trainer)
-
-
 def result_of(trainer):
     """The RunResult of a trainer at its current step."""
     return RunResult(trainer.config, trainer.net, list(trainer.history), trainer.losses,
@@ -186,7 +178,10 @@ def run(prepared, folder=None, observers=(), stop=None, checkpoint=None, notes=(
     trainer = start(prepared, net, step, history, stop)
     watchers = [*([FolderObserver(folder)] if folder is not None else []), *observers]
     tell(watchers, "started", trainer, folder, tuple(notes))
-    result = run_to_end(trainer, watchers)
+    trainer.compile(watchers)
+    tell(watchers, "compiled", trainer)
+    trainer.run(watchers)
+    result = result_of(trainer)
     return result, (finish(result, folder, prepared, notes) if folder is not None else None)
 
 
@@ -261,7 +256,6 @@ def train(config, out=None, cache_dir=None, observers=(), overwrite=False, notes
     the folder is claimed, so a mistake leaves nothing behind; the folder is locked for the
     run, and a folder holding another run's files is refused unless overwrite=True.
     notes: lines for config.toml and summary.json (how the settings were resolved)."""
-    check_arguments(config)
     prepared = prepare(config, cache_dir=cache_dir)
     folder = RunFolder(out or RunFolder.fresh_name())
     with folder.claim_new(overwrite=overwrite):
@@ -306,22 +300,25 @@ class Preview:
     schedule: object
 
 
-def preview(config=None, out=None, overwrite=False, cache_dir=None, resume_path=None,
-            changes=None, notes=()):
-    """Check and plan a new run (config, into out) or a resumed one (resume_path, with
-    changes) as `train` or `resume` would, claiming its folder as they would, and draw its
-    schedule; train nothing. Returns a Preview."""
-    if resume_path is not None:
-        folder = RunFolder(resume_path)
-        claim = folder.claim_resume()
-    else:
-        prepared = prepare(config, cache_dir=cache_dir)
-        folder = RunFolder(out or RunFolder.fresh_name())
-        claim = folder.claim_new(overwrite=overwrite, dry_run=True)
-    with claim:
-        if resume_path is not None:
-            prepared, _, notes = _resumed(folder, changes or {}, cache_dir)
-        schedule = None
-        if not folder.replacing:
-            schedule = schedule_figure(*prepared.plan.sampled(), folder.schedule)
-        return Preview(prepared, folder, tuple(notes), schedule)
+def preview(config, out=None, overwrite=False, cache_dir=None, notes=()):
+    """Check and plan a new run as `train` would, claim its folder as a dry run, and draw
+    its schedule; train nothing. Returns a Preview."""
+    prepared = prepare(config, cache_dir=cache_dir)
+    folder = RunFolder(out or RunFolder.fresh_name())
+    with folder.claim_new(overwrite=overwrite, dry_run=True):
+        return _drawn(prepared, folder, notes)
+
+
+def preview_resume(path, changes=None, cache_dir=None):
+    """`preview` of the run that `resume(path, changes)` would continue."""
+    folder = RunFolder(path)
+    with folder.claim_resume():
+        prepared, _, notes = _resumed(folder, changes or {}, cache_dir)
+        return _drawn(prepared, folder, notes)
+
+
+def _drawn(prepared, folder, notes):
+    """The Preview of a claimed folder, its schedule drawn unless another run is there."""
+    schedule = None if folder.replacing else schedule_figure(*prepared.plan.sampled(),
+                                                             folder.schedule)
+    return Preview(prepared, folder, tuple(notes), schedule)

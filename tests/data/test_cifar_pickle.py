@@ -206,7 +206,8 @@ def test_only_arrays_and_dtypes_are_given_a_state(cifar10_folder):
     path = cifar10_folder.path / "data_batch_1"
     path.write_bytes(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\n}X\x01\x00\x00\x00aK\x00sb.")
 
-    with pytest.raises(DataError, match="data_batch_1: not a readable pickle.*state of a function"):
+    with pytest.raises(DataError,
+                       match="data_batch_1: not a readable pickle.*state of a function"):
         read_cifar10(cifar10_folder.path)
 
 

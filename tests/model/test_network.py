@@ -636,7 +636,8 @@ def test_a_state_of_some_groups_writes_only_those(net):
 
 @pytest.mark.parametrize("state, message", [
     ({"weights": {}}, "no state group 'weights'"),
-    ({"parameters": {"W9": np.zeros(3)}}, "parameters W9: shape (3,) where this network holds none"),
+    ({"parameters": {"W9": np.zeros(3)}},
+     "parameters W9: shape (3,) where this network holds none"),
     ({"parameters": {"b1": np.zeros(1), "W1": np.zeros((1, 1))}}, "parameters b1: shape (1,)"),
 ])
 def test_a_state_that_does_not_fit_is_refused_and_writes_nothing(net, state, message):
@@ -645,3 +646,9 @@ def test_a_state_that_does_not_fit_is_refused_and_writes_nothing(net, state, mes
         net.load_state(state)
     after = net.state_dict()
     assert all(np.array_equal(before[g][k], after[g][k]) for g in before for k in before[g])
+
+
+def test_a_state_without_copies_is_the_networks_own_slabs(net):
+    views = net.state_dict(["parameters"], copy=False)["parameters"]
+    views["W1"][...] = 7.0
+    assert (net.parameters["W1"] == 7.0).all()
