@@ -67,7 +67,7 @@ test-matrix: $(STAMP) test-data
 # The settings reference, docs/settings.md, generated from the settings table
 # (engine/settings.py); tests/test_docs.py fails when it is stale.
 docs: $(STAMP)
-	$(BIN)/python -m cifar_engine.settings_reference docs/settings.md
+	$(BIN)/python -m cifar_engine.cli.settings_reference docs/settings.md
 
 clean:
 	rm -rf $(VENV) data/cache .pytest_cache

@@ -2,12 +2,13 @@
 of the README and the guides leads to a file (and heading) that exists, every flag the
 reference names is an option of a command, and the README stays short."""
 import difflib
-import importlib.util
 import re
 from pathlib import Path
 
 import click
 import pytest
+
+from cifar_engine.cli.settings_reference import markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -20,16 +21,6 @@ FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
 
 def pages():
     return [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
-
-
-def settings_reference():
-    """engine/settings_reference.py of this checkout, loaded by its path (it reads the
-    settings table of the installed package, as a module of it)."""
-    path = ROOT / "engine" / "settings_reference.py"
-    spec = importlib.util.spec_from_file_location("cifar_engine.settings_reference", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def slug(heading):
@@ -75,7 +66,7 @@ def command_flags():
 
 
 def test_the_settings_reference_is_generated_from_the_settings_table():
-    expected = settings_reference().markdown()
+    expected = markdown()
     actual = (DOCS / "settings.md").read_text()
     if actual != expected:
         diff = "".join(list(difflib.unified_diff(actual.splitlines(True),

@@ -21,7 +21,7 @@ LAYERS = [
     ("settings",),
     ("model",),
     ("training",),
-    ("tune", "gradcheck", "settings_reference"),
+    ("tune", "gradcheck"),
     ("estimator",),
 ]
 FLOOR = {unit: k for k, units in enumerate(LAYERS) for unit in units}

@@ -1,15 +1,19 @@
 """The settings reference, docs/settings.md, generated from the settings table.
 
 `markdown()` renders every table of `settings` (a section each, a row per setting: its
-name and flag, type, default, limits or choices, help); `make docs` writes it
-(`python -m cifar_engine.settings_reference docs/settings.md`), and tests/test_docs.py
-fails when the file differs from it.
+name and the flags the commands give it, type, default, limits or choices, help); `make
+docs` writes it (`python -m cifar_engine.cli.settings_reference docs/settings.md`), and
+tests/test_docs.py fails when the file differs from it.
 """
+import functools
 import re
 import sys
 from pathlib import Path
 
-from .settings import DATA, GRAD_CHECK, MODEL, RANGE_TEST, TRAIN
+import click
+
+from cifar_engine.cli.options import SETTING_OF_PARAM
+from cifar_engine.settings import DATA, GRAD_CHECK, MODEL, RANGE_TEST, TRAIN
 
 # (title, table, what reads it)
 SECTIONS = (
@@ -26,10 +30,6 @@ SECTIONS = (
      "`cifar-engine grad-check`)."),
 )
 
-# The command line's spelling where it is not "--" + the name with dashes (cli/options.py;
-# tests/test_docs.py checks that every flag named here exists); () for none.
-FLAGS = {"batch_norm": ("--bn", "--no-bn"), "flip": ("--flip", "--no-flip"), "data_sha256": ()}
-
 HEADER = """\
 # Settings reference
 
@@ -45,9 +45,27 @@ as defaults < `--preset` < `--config` file < flags ([training guide](training.md
 _DEFAULT_IN_HELP = re.compile(r"\s*\[default: (.*)\]$")
 
 
+@functools.cache
+def _command_flags():
+    """{setting: its long flags} over every `cifar-engine` command (--bn, --no-bn, ...)."""
+    from cifar_engine.cli.main import cli
+
+    found, todo = {}, [cli]
+    while todo:
+        command = todo.pop()
+        if isinstance(command, click.Group):
+            todo.extend(command.commands.values())
+        for param in command.params:
+            if isinstance(param, click.Option):
+                name = SETTING_OF_PARAM.get(param.name, param.name)
+                found.setdefault(name, tuple(o for o in (*param.opts, *param.secondary_opts)
+                                             if o.startswith("--")))
+    return found
+
+
 def flags(name):
-    """The command-line spellings of setting `name`: (), one flag, or a flag and its off."""
-    return FLAGS.get(name, ("--" + name.replace("_", "-"),))
+    """The command-line spellings of setting `name`: (), a flag, or a flag and its off."""
+    return _command_flags().get(name, ())
 
 
 def _value(value):
@@ -107,7 +125,7 @@ def main(argv=None):
     """Write the reference to the path given (default: print it)."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) > 1:
-        sys.exit("usage: python -m cifar_engine.settings_reference [docs/settings.md]")
+        sys.exit("usage: python -m cifar_engine.cli.settings_reference [docs/settings.md]")
     if args:
         Path(args[0]).write_text(markdown())
     else:
