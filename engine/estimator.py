@@ -1,15 +1,16 @@
-"""`MLPClassifier`: the engine as a scikit-learn classifier, on the Network API.
+"""`MLPClassifier`: the engine as a scikit-learn classifier, on the engine's training run.
 
 fit fits the preprocessing on the training rows (standardisation, or ZCA whitening with
-`zca` > 0; `Network.set_preprocessing`), then trains in one compiled call per segment of at
-most MAX_SEGMENT steps (`Network.run_steps`): every batch is gathered from the
-preprocessing's stored form of X and finished on the way, so an epoch does no Python work
-per step. Under standardisation that form is X itself, never copied when its rows are uint8
-or already in the network's dtype and C order (any other X is converted once, as
-scikit-learn's own estimators convert it); ZCA whitens X once per fit or prediction call,
-into an int16 copy. Prediction goes through `Network.scores`: one compiled call that
-takes n_max (at least PREDICT_ROWS) rows at a time, always a whole n_max, so that a row's
-scores never depend on the rows predicted with it.
+`zca` > 0), then trains as every run of the engine trains (`training.run.run`): its
+parameters become a TrainConfig, X's rows a Split, and an Observer (`_Epochs`) keeps
+scikit-learn's counters after each epoch and ends the run by its stopping rule. Every
+batch is gathered from the preprocessing's stored form of X and finished on the way, so
+an epoch does no Python work per step. Under standardisation that form is X itself, never
+copied when its rows are uint8 or already in the network's dtype and C order (any other X
+is converted once, as scikit-learn's own estimators convert it); ZCA whitens X once per
+fit or prediction call, into an int16 copy. Prediction goes through `Network.scores`: one
+compiled call that takes the network's n_max rows at a time, always a whole n_max, so that
+a row's scores never depend on the rows predicted with it.
 
 The rows the kernels read are handed over as read-only views, writeable or not: Numba
 compiles the gathering callers once per kind of array, so one read-only kind serves
@@ -46,28 +47,30 @@ import numba
 import numpy as np
 
 from .data.preprocessing import fit_preprocessing
+from .data.splits import Part, Split
 from .errors import UserError, require
-from .model.network import Network, NetworkSpec
-from .schedules import SCHEDULES, eta_schedule
+from .model.network import STATE_GROUPS, Network, NetworkSpec
+from .schedules import SCHEDULES
 from .settings import MAX_SEED, MAX_STEPS, SETTINGS, Setting
-from .training.config import half_cycle_steps
+from .training.config import TrainConfig, half_cycle_steps
+from .training.loop import Diverged, Observer, Stop, build_network, make_plan, source_of
+from .training.run import Prepared, run
 
 __all__ = ["MLPClassifier"]
 
-MAX_SEGMENT = 500    # steps per compiled call at most: Ctrl-C is answered within ~0.5 s
-PREDICT_ROWS = 256   # rows per inference call at least: the net's n_max (_scores_in_whole_chunks)
 CONVERT_ROWS = 4096  # rows of an X that must be converted, converted at a time to predict
 AUTO_BATCH = 200     # batch_size="auto": min(AUTO_BATCH, n_samples), as scikit-learn
 
 
-def _renamed(name, setting):
-    return replace(SETTINGS[setting], name=name)
+def _renamed(name, setting, **changes):
+    return replace(SETTINGS[setting], name=name, **changes)
 
 
-# The estimator's parameters that are plain settings: type, limits and messages. Those that
-# the engine has keep its limits under scikit-learn's name where the meaning is the same.
+# The estimator's parameters that are plain settings: type, default, limits and messages.
+# Those that the engine has keep its limits under scikit-learn's name where the meaning is
+# the same, and scikit-learn's default where its MLPClassifier has one.
 _SETTINGS = {s.name: s for s in (
-    _renamed("hidden_layer_sizes", "hidden"),
+    _renamed("hidden_layer_sizes", "hidden", default=(100,)),
     Setting("alpha", float, 1e-4, "L2 strength, as scikit-learn's", 0.0, math.inf,
             high_open=True),
     _renamed("learning_rate_init", "eta"),
@@ -76,9 +79,10 @@ _SETTINGS = {s.name: s for s in (
                                                 if not schedule.needs_total)),
     SETTINGS["eta_min"],
     SETTINGS["eta_max"],
+    _renamed("n_s", "n_s", default="2ep"),
     SETTINGS["gamma"],
-    SETTINGS["momentum"],
-    _renamed("nesterovs_momentum", "nesterov"),
+    _renamed("momentum", "momentum", default=0.9),
+    _renamed("nesterovs_momentum", "nesterov", default=True),
     Setting("max_iter", int, 200, "Epochs.", 1, MAX_STEPS),
     Setting("tol", float, 1e-4, "Least improvement.", 0.0, math.inf, high_open=True),
     Setting("early_stopping", bool, False, "Stop on the validation score."),
@@ -92,6 +96,7 @@ _SETTINGS = {s.name: s for s in (
     SETTINGS["dtype"],
     SETTINGS["zca"],
 )}
+_D = {name: setting.default for name, setting in _SETTINGS.items()}
 _ARCHITECTURE = ("hidden_layer_sizes", "batch_norm", "dtype", "zca")  # fixed once a net exists
 
 
@@ -191,13 +196,17 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     network_ : cifar_engine.Network, the trained network (e.g. for save_network)
     """
 
-    def __init__(self, hidden_layer_sizes=(100,), *, alpha=1e-4, batch_size="auto",
-                 learning_rate_init=0.01, schedule="constant", eta_min=1e-5, eta_max=1e-1,
-                 n_s="2ep", gamma=1.0, momentum=0.9, nesterovs_momentum=True, max_iter=200,
-                 tol=1e-4, early_stopping=False, validation_fraction=0.1,
-                 n_iter_no_change=10, batch_norm=False, dropout=0.0, loss="xent",
-                 dtype="float32", zca=0.0, n_threads=None, random_state=None,
-                 warm_start=False, verbose=False):
+    def __init__(self, hidden_layer_sizes=_D["hidden_layer_sizes"], *, alpha=_D["alpha"],
+                 batch_size="auto", learning_rate_init=_D["learning_rate_init"],
+                 schedule=_D["schedule"], eta_min=_D["eta_min"], eta_max=_D["eta_max"],
+                 n_s=_D["n_s"], gamma=_D["gamma"], momentum=_D["momentum"],
+                 nesterovs_momentum=_D["nesterovs_momentum"], max_iter=_D["max_iter"],
+                 tol=_D["tol"], early_stopping=_D["early_stopping"],
+                 validation_fraction=_D["validation_fraction"],
+                 n_iter_no_change=_D["n_iter_no_change"], batch_norm=_D["batch_norm"],
+                 dropout=_D["dropout"], loss=_D["loss"], dtype=_D["dtype"], zca=_D["zca"],
+                 n_threads=None, random_state=None, warm_start=_D["warm_start"],
+                 verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.alpha = alpha
         self.batch_size = batch_size
@@ -258,35 +267,47 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         labels = _encode(y, classes_)
         if not fresh:
             self._check_architecture(p)
-
-        rows = np.arange(X.shape[0], dtype=np.int64)
-        val_rows = None
         seed = self._new_seed() if fresh else self._seed
-        if p.early_stopping:
-            rows, val_rows = train_test_split(rows, test_size=p.validation_fraction,
-                                              random_state=seed % 2**32, stratify=labels)
-            rows, val_rows = np.sort(rows), np.sort(val_rows)
-            if val_rows.size < 2:
-                raise ValueError("The validation set is too small. Increase "
-                                 "'validation_fraction' or the size of your dataset.")
-        batch = self._batch_size(p, rows.size)
+        rows, val_rows = self._rows(p, labels, seed)
         images = _readable_rows(X, np.dtype(p.dtype))
+        config = self._config(p, seed, self._batch_size(p, rows.size), incremental)
         if fresh:
-            self._create_network(p, images, rows, classes_, seed, batch)
-        net = self.network_
-        net.spec = replace(net.spec, lam=p.alpha / (2 * batch), dropout=p.dropout, loss=p.loss)
-        net.momentum, net.nesterov = p.momentum, p.nesterovs_momentum
-        if not incremental:  # a new run on this network: velocity, schedule, stopping
-            for v in net.velocity.values():
-                v[...] = 0
+            self._start(p, classes_, seed, fit_preprocessing(p.zca, images, rows))
+        elif not incremental:  # a new run on this network: its schedule and stopping rule
             self._schedule_start = self._t
             self._start_stopping(p)
-        source = _source(net, images, labels)
-        etas = self._schedule(p, rows.size // batch)
-        with self._threads(net, batch):
-            self._train(p, net, source, rows, val_rows, labels, batch, etas,
-                        epochs=1 if incremental else p.max_iter, incremental=incremental)
+        prepared = Prepared(config, None, _split(images, labels, rows, val_rows),
+                            self._plan(config, rows.size), self.preprocessing_)
+        self._train(p, prepared, None if fresh else self.network_, incremental)
         return self
+
+    def _rows(self, p, labels, seed):
+        """(training rows, validation rows or None): int64 indices into X, sorted."""
+        rows = np.arange(labels.size, dtype=np.int64)
+        if not p.early_stopping:
+            return rows, None
+        rows, val_rows = train_test_split(rows, test_size=p.validation_fraction,
+                                          random_state=seed % 2**32, stratify=labels)
+        if val_rows.size < 2:
+            raise ValueError("The validation set is too small. Increase "
+                             "'validation_fraction' or the size of your dataset.")
+        return np.sort(rows), np.sort(val_rows)
+
+    def _config(self, p, seed, batch, incremental):
+        """The TrainConfig of this fit: the network, the optimiser, the schedule."""
+        return TrainConfig(
+            hidden=p.hidden_layer_sizes, batch_norm=p.batch_norm, dropout=p.dropout,
+            loss=p.loss, lam=p.alpha / (2 * batch), dtype=p.dtype, zca=p.zca, seed=seed,
+            batch_size=batch, momentum=p.momentum, nesterov=p.nesterovs_momentum,
+            schedule=p.schedule, eta=p.learning_rate_init, eta_min=p.eta_min,
+            eta_max=p.eta_max, n_s=p.n_s, gamma=p.gamma,
+            epochs=1 if incremental else p.max_iter, threads=p.n_threads or 0)
+
+    def _plan(self, config, n_rows):
+        """The run's Plan, continuing the network's steps, shuffles and schedule."""
+        return replace(make_plan(config, n_rows).continuing(self._t, self._epoch,
+                                                            self._schedule_start),
+                       eval_every=0)
 
     def _classes(self, y, classes, fresh, incremental):
         if not fresh:
@@ -328,20 +349,12 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             return n
         return p.batch_size
 
-    def _create_network(self, p, images, rows, classes, seed, batch):
-        """A new network, its preprocessing fitted on images[rows], and the fitted state
-        around it."""
-        spec = NetworkSpec(input_size=images.shape[1], n_classes=classes.size,
-                           hidden=p.hidden_layer_sizes, batch_norm=p.batch_norm,
-                           dropout=p.dropout, loss=p.loss, dtype=p.dtype)
-        net = Network(spec, seed=seed, max_batch=max(batch, PREDICT_ROWS))
-        net.set_preprocessing(fit_preprocessing(p.zca, images, rows),
-                              class_names=[str(c) for c in classes])
+    def _start(self, p, classes, seed, preprocessing):
+        """The fitted state of a new network (made by the run that trains it)."""
         self.classes_ = classes
-        self.network_ = net
-        self.preprocessing_ = net.preprocessing
+        self.preprocessing_ = preprocessing
         self._zca = p.zca
-        self.n_layers_ = len(spec.hidden) + 2
+        self.n_layers_ = len(p.hidden_layer_sizes) + 2
         self._seed = seed
         self._t = self._epoch = self._schedule_start = 0  # steps and epochs key the draws
         self.t_ = 0
@@ -360,89 +373,33 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif not p.early_stopping:
             self.validation_scores_ = None
 
-    def _schedule(self, p, steps_per_epoch):
-        """etas(t, k): the learning rates of k steps from schedule step t."""
-        n_s = half_cycle_steps(p.n_s, steps_per_epoch) if SCHEDULES[p.schedule].cyclical else 1
-
-        def etas(t, k):
-            return eta_schedule(np.arange(t, t + k), p.schedule, eta=p.learning_rate_init,
-                                eta_min=p.eta_min, eta_max=p.eta_max, n_s=n_s, gamma=p.gamma)
-        return etas
-
-    def _train(self, p, net, source, rows, val_rows, labels, batch, etas, epochs, incremental):
-        losses = np.zeros(MAX_SEGMENT, net.dtype)
-        best = None
+    def _train(self, p, prepared, previous, incremental):
+        """Train the prepared run on a new network (holding the state of `previous`, the
+        network continued, if any), epoch by epoch as `_Epochs` watches."""
+        config = prepared.config
+        net = build_network(config, prepared.preprocessing, None,
+                            [str(c) for c in self.classes_])
+        if previous is not None:  # the velocity carries on within partial_fit's runs only
+            net.load_state(previous.state_dict(STATE_GROUPS if incremental else
+                                               ("parameters", "running_stats")))
+        self.network_ = net
+        epochs, stop = _Epochs(self, p, incremental), Stop()
         self.n_iter_ = 0
         try:
-            for _ in range(epochs):
-                self.loss_ = self._epoch_loss(net, source, rows, batch, etas, losses)
-                self.loss_curve_.append(self.loss_)
-                self.n_iter_ += 1
-                self.t_ += rows.size // batch * batch
-                if p.verbose:
-                    print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-                if p.early_stopping:
-                    improved = self._score_validation(net, source, val_rows, labels, p)
-                    if improved:
-                        best = _snapshot(net)
-                else:
-                    self._count_loss_improvement(p)
-                if not incremental and self._no_improvement_count > p.n_iter_no_change:
-                    what = ("Validation score" if p.early_stopping else "Training loss")
-                    if p.verbose:
-                        print(f"{what} did not improve more than tol={p.tol:f} for "
-                              f"{p.n_iter_no_change} consecutive epochs. Stopping.")
-                    break
-            else:
-                if not incremental and not SCHEDULES[p.schedule].cyclical:
-                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p.max_iter}) "
-                                  f"reached and the optimization hasn't converged yet.",
-                                  ConvergenceWarning)
+            with self._threads(net, config.batch_size):
+                run(prepared, observers=[epochs], stop=stop, checkpoint=(net, self._t, ()))
+        except Diverged as e:
+            raise UserError(f"the loss is not finite at epoch {self._epoch + 1}, step "
+                            f"{e.step} (eta {e.eta:.3g}): training diverged; lower "
+                            f"learning_rate_init (or eta_max)") from None
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-        if best is not None:
-            net.load_state(best)
-
-    def _epoch_loss(self, net, source, rows, batch, etas, losses):
-        """One shuffle of rows cut into batches, in compiled segments; the epoch's loss."""
-        order = np.random.default_rng([self._seed, self._epoch]).permutation(rows)
-        n_steps = rows.size // batch
-        total = 0.0
-        for first in range(0, n_steps, MAX_SEGMENT):
-            k = min(MAX_SEGMENT, n_steps - first)
-            eta = etas(self._t - self._schedule_start, k)
-            done = net.run_steps(source, order, first * batch, batch, self._t, eta, losses)
-            total += float(losses[:done].sum(dtype=np.float64))
-            self._t += done
-            if done < k:
-                raise UserError(f"the loss is not finite at epoch {self._epoch + 1}, step "
-                                f"{self._t} (eta {eta[done]:.3g}): training diverged; lower "
-                                f"learning_rate_init (or eta_max)")
-        self._epoch += 1
-        return total / n_steps + net.penalty()
-
-    def _score_validation(self, net, source, val_rows, labels, p):
-        """Append the validation accuracy; whether it is the best so far."""
-        scores = net.scores(source, val_rows)
-        score = float(np.mean(np.argmax(scores, axis=1) == labels[val_rows]))
-        self.validation_scores_.append(score)
-        if p.verbose:
-            print(f"Validation score: {score:f}")
-        if score < self.best_validation_score_ + p.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            return True
-        return False
-
-    def _count_loss_improvement(self, p):
-        if self.loss_ > self.best_loss_ - p.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        self.best_loss_ = min(self.best_loss_, self.loss_)
+            stop.end("interrupted")
+        if epochs.best is not None:
+            net.load_state(epochs.best)
+        if not (stop.ended or incremental or SCHEDULES[p.schedule].cyclical):
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p.max_iter}) reached "
+                          f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
     # -- prediction ----------------------------------------------------------------------------
 
@@ -543,16 +500,16 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif isinstance(hidden, np.ndarray):
             hidden = tuple(hidden.tolist())
         values["hidden_layer_sizes"] = hidden
+        if _is_int(values["n_s"]):  # steps, as TrainConfig takes them
+            values["n_s"] = str(values["n_s"])
         p = SimpleNamespace(**{name: _SETTINGS[name].check(v) for name, v in values.items()})
         if self.batch_size == "auto":
             p.batch_size = "auto"
         else:
             p.batch_size = SETTINGS["batch_size"].check(self.batch_size)
-        p.n_s = self.n_s
-        if SCHEDULES[p.schedule].cyclical:
-            half_cycle_steps(p.n_s, 1)  # its form now; its size once the steps per epoch are known
-            require(p.eta_min <= p.eta_max, "eta_min",
-                    f"must be <= {{eta_max}} ({p.eta_max:g}), got {p.eta_min:g}")
+        half_cycle_steps(p.n_s, 1)  # its form now; its size once the steps per epoch are known
+        require(p.eta_min <= p.eta_max, "eta_min",
+                f"must be <= {{eta_max}} ({p.eta_max:g}), got {p.eta_min:g}")
         p.n_threads = self._checked_threads()
         p.verbose = self.verbose
         require(isinstance(p.verbose, (bool, np.bool_)) or (_is_int(p.verbose) and p.verbose >= 0),
@@ -583,6 +540,62 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                     yield
         finally:
             numba.set_num_threads(previous)
+
+
+class _Epochs(Observer):
+    """scikit-learn's view of a run, after each epoch: the estimator's counters, loss_
+    (and validation score), verbose lines, and its stopping rule, which ends the run
+    (`Stop.end`); `best` holds the parameters of the best validation score so far."""
+
+    def __init__(self, clf, p, incremental):
+        self.clf, self.p, self.incremental = clf, p, incremental
+        self.best = None
+        self._seen = 0  # steps of the run whose losses went into an epoch's loss_
+
+    def segment(self, trainer, n_steps):
+        clf, p = self.clf, self.p
+        clf._t = trainer.step
+        if not trainer.at_epoch_end:
+            return
+        clf._epoch = trainer.plan.epoch_of(trainer.step)
+        losses = trainer.losses[self._seen:]
+        self._seen += losses.size
+        clf.loss_ = float(losses.sum(dtype=np.float64)) / losses.size + trainer.net.penalty()
+        clf.loss_curve_.append(clf.loss_)
+        clf.n_iter_ += 1
+        clf.t_ += losses.size * trainer.config.batch_size
+        if p.verbose:
+            print(f"Iteration {clf.n_iter_}, loss = {clf.loss_:.8f}")
+        if p.early_stopping:
+            self._score_validation(trainer)
+        else:
+            self._count_loss_improvement()
+        if not self.incremental and clf._no_improvement_count > p.n_iter_no_change:
+            what = "Validation score" if p.early_stopping else "Training loss"
+            if p.verbose:
+                print(f"{what} did not improve more than tol={p.tol:f} for "
+                      f"{p.n_iter_no_change} consecutive epochs. Stopping.")
+            trainer.stop.end(f"{what} did not improve")
+
+    def _score_validation(self, trainer):
+        clf, p = self.clf, self.p
+        score = trainer.evaluate("val")["accuracy"]
+        clf.validation_scores_.append(score)
+        if p.verbose:
+            print(f"Validation score: {score:f}")
+        self._count(score < clf.best_validation_score_ + p.tol)
+        if score > clf.best_validation_score_:
+            clf.best_validation_score_ = score
+            self.best = trainer.net.state_dict(["parameters", "running_stats"])
+
+    def _count_loss_improvement(self):
+        clf = self.clf
+        self._count(clf.loss_ > clf.best_loss_ - self.p.tol)
+        clf.best_loss_ = min(clf.best_loss_, clf.loss_)
+
+    def _count(self, stalled):
+        clf = self.clf
+        clf._no_improvement_count = clf._no_improvement_count + 1 if stalled else 0
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -629,9 +642,11 @@ def _readable_rows(X, dtype):
     return view
 
 
-def _source(net, rows, labels=None):
-    return (net.batch_source(rows, labels) if rows.dtype == np.uint8
-            else net.float_source(rows, labels))
+def _split(rows, labels, train, val):
+    """The Split of a fit: X's rows `train` and `val` (None: no validation), no test."""
+    none = np.zeros(0, np.int64)
+    return Split("estimator", *(Part(rows, labels, index) for index in
+                                (train, none if val is None else val, none)))
 
 
 def _scores_in_whole_chunks(net, rows):
@@ -646,8 +661,4 @@ def _scores_in_whole_chunks(net, rows):
     n, n_max = rows.shape[0], net.max_batch
     index = np.zeros(-(-n // n_max) * n_max, np.int64)
     index[:n] = np.arange(n)
-    return net.scores(_source(net, rows), index)[:n]
-
-
-def _snapshot(net):
-    return net.state_dict(["parameters", "running_stats"])
+    return net.scores(source_of(net, rows), index)[:n]

@@ -186,6 +186,20 @@ def test_partial_fit(blobs):
         clf.set_params(early_stopping=True).partial_fit(X, y)
 
 
+def test_partial_fit_epochs_continue_the_run_as_fit_does(blobs):
+    """Each partial_fit is the next epoch of the network's one run: its shuffle, dropout
+    masks, schedule and velocity continue, so two calls train exactly as fit's two epochs."""
+    X, y, _, _ = blobs
+    options = dict(dropout=0.2, schedule="triangular", n_s=15, eta_min=1e-3, eta_max=0.1)
+    whole = small(max_iter=2, **options).fit(X, y)
+    parts = small(**options)
+    for _ in range(2):
+        parts.partial_fit(X, y, classes=np.arange(4))
+    for p, q in zip(whole.coefs_ + whole.intercepts_, parts.coefs_ + parts.intercepts_):
+        np.testing.assert_array_equal(p, q)
+    assert whole.loss_curve_ == parts.loss_curve_ and whole.t_ == parts.t_ == 800
+
+
 # -- reproducibility and pickling ---------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ TRAIN_EVAL_SIZE images (all of batch 1 under --split batch1).
 """
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -64,14 +64,19 @@ class Interrupted(Exception):
 
 
 class Stop:
-    """A request to end a run at its next segment, with a checkpoint (`Interrupted`): a
-    signal handler or another thread calls `request(reason)`."""
+    """A request to end a run at its next segment: `request(reason)` (a signal handler,
+    another thread) interrupts it, with a checkpoint (`Interrupted`); `end(reason)` (an
+    Observer's stopping rule) ends it there as if its plan ended, with its result."""
 
     def __init__(self):
         self.reason = None
+        self.ended = None
 
     def request(self, reason):
         self.reason = reason
+
+    def end(self, reason):
+        self.ended = reason
 
 
 class Observer:
@@ -122,17 +127,41 @@ class Callbacks(Observer):
 @dataclass
 class Plan:
     """The shape of a run, known before any training; etas are computed per segment, so a
-    plan of any length costs nothing."""
+    plan of any length costs nothing.
+
+    Steps are numbered from the network's first step: a run that continues a trained
+    network (the estimator's warm start and partial_fit) starts at first_step, in its
+    first_epoch-th shuffle, and its epochs are counted from there. eval_every 0: no
+    evaluation at all (the run's accuracies are NaN; its observers measure what they need).
+    """
 
     steps_per_epoch: int
     total_steps: int
     n_s: int
     eval_every: int
     eta_of: object = field(repr=False)  # int64[k] step numbers -> float64[k] etas
+    first_step: int = 0
+    first_epoch: int = 0
 
     @property
     def epochs(self):
         return self.total_steps / self.steps_per_epoch
+
+    def continuing(self, first_step, first_epoch, schedule_start):
+        """This plan run on a network that has trained first_step steps in first_epoch
+        epochs, its schedule counted from step schedule_start."""
+        def eta_of(steps):
+            return self.eta_of(steps - schedule_start)
+        return replace(self, total_steps=first_step + self.total_steps, eta_of=eta_of,
+                       first_step=first_step, first_epoch=first_epoch)
+
+    def epoch_of(self, step):
+        """The number of the epoch (the shuffle) that step `step` belongs to."""
+        return self.first_epoch + (step - self.first_step) // self.steps_per_epoch
+
+    def epoch_step(self, step):
+        """Where step `step` falls in its epoch: 0 .. steps_per_epoch - 1."""
+        return (step - self.first_step) % self.steps_per_epoch
 
     @property
     def evaluations(self):
@@ -172,8 +201,10 @@ def make_plan(config, n_train):
 
 def evaluation_steps(plan):
     """The steps after which the run evaluates: every eval_every, and the last one."""
-    steps = list(range(plan.eval_every, plan.total_steps, plan.eval_every))
-    return steps + [plan.total_steps]
+    if not plan.eval_every:
+        return []
+    first = plan.first_step + plan.eval_every
+    return list(range(first, plan.total_steps, plan.eval_every)) + [plan.total_steps]
 
 
 class Trainer:
@@ -233,7 +264,7 @@ class Trainer:
         start = time.perf_counter()
         notice.start()
         try:
-            order = self._epoch_order(self.step // self.plan.steps_per_epoch)
+            order = self._epoch_order(self.plan.epoch_of(self.step))
             no_steps = np.zeros(0, dtype=np.float64)
             self.net.run_steps(self.source, order, 0, self.config.batch_size, self.step,
                                no_steps, np.zeros(1, self.net.dtype), self.augment)
@@ -247,25 +278,29 @@ class Trainer:
         """Train to the end of the plan, telling each Observer of its moments."""
         evals = [s for s in evaluation_steps(self.plan) if s > self.step]
         every = self.config.checkpoint_every
-        while self.step < self.plan.total_steps:
+        while self.step < self.plan.total_steps and not self.stop.ended:
             if self.stop.reason:
                 tell(observers, "checkpoint", self)
                 raise Interrupted(self.step, self.stop.reason)
-            n_steps = min(evals[0], (self.step // every + 1) * every,
-                          self._epoch_end(), self.step + MAX_SEGMENT) - self.step
+            n_steps = min(*evals[:1], (self.step // every + 1) * every, self._epoch_end(),
+                          self.step + MAX_SEGMENT, self.plan.total_steps) - self.step
             self.train_segment(n_steps)
             tell(observers, "segment", self, n_steps)
-            if self.step == evals[0]:
+            if evals and self.step == evals[0]:
                 evals.pop(0)
                 row = self.evaluate_row()
                 self.history.append(row)
                 tell(observers, "evaluation", self, row)
-            if self.step % every == 0 or self.step == self.plan.total_steps:
+            if self.step % every == 0 or self.step == self.plan.total_steps or self.stop.ended:
                 tell(observers, "checkpoint", self)
 
     def _epoch_end(self):
-        spe = self.plan.steps_per_epoch
-        return (self.step // spe + 1) * spe
+        return self.step + self.plan.steps_per_epoch - self.plan.epoch_step(self.step)
+
+    @property
+    def at_epoch_end(self):
+        """Whether the last segment ended an epoch."""
+        return self.step > self.first_step and self.plan.epoch_step(self.step) == 0
 
     def _epoch_order(self, epoch):
         if epoch != self._order_epoch:
@@ -279,15 +314,15 @@ class Trainer:
 
         Raises Diverged at a non-finite loss (the steps before it are applied).
         """
-        spe, batch = self.plan.steps_per_epoch, self.config.batch_size
-        order = self._epoch_order(self.step // spe)
+        batch = self.config.batch_size
+        order = self._epoch_order(self.plan.epoch_of(self.step))
         if etas is None:
             etas = self.plan.etas(self.step, self.step + n_steps)
         losses = np.zeros(n_steps, dtype=self.net.dtype)
         correct = np.zeros(n_steps, dtype=np.int64)
         start = time.perf_counter()
-        done = self.net.run_steps(self.source, order, (self.step % spe) * batch, batch,
-                                  self.step, etas, losses, self.augment, correct)
+        done = self.net.run_steps(self.source, order, self.plan.epoch_step(self.step) * batch,
+                                  batch, self.step, etas, losses, self.augment, correct)
         self.seconds += time.perf_counter() - start
         self._losses.append(losses[:done].astype(np.float32))
         self._correct.append(correct[:done])
@@ -314,6 +349,8 @@ class Trainer:
         """{'train_acc', 'val_acc', 'test_acc'}, each on its whole part. Under the tta
         setting, validation and test are test-time augmented and 'without_tta' holds their
         plain accuracies; train_acc is always plain (it measures the fit)."""
+        if not self.plan.eval_every:
+            return {f"{name}_acc": float("nan") for name in PARTS}
         plain = {f"{name}_acc": self.evaluate(name)["accuracy"] for name in PARTS}
         if self.config.tta == "none":
             return plain
@@ -351,6 +388,12 @@ def build_network(config, preprocessing, image_shape, class_names):
     return net
 
 
+def source_of(net, images, labels=None):
+    """The net's source of rows: uint8 images, or float rows of the net's dtype."""
+    return (net.batch_source(images, labels) if images.dtype == np.uint8
+            else net.float_source(images, labels))
+
+
 def part_sources(net, split):
     """{"train", "val", "test": the net's source of that part's images}, one source (one
     preprocessing of the images) per image array: train and val share theirs."""
@@ -359,6 +402,6 @@ def part_sources(net, split):
         part = getattr(split, name)
         key = id(part.images), id(part.labels)
         if key not in by_arrays:
-            by_arrays[key] = net.batch_source(part.images, part.labels)
+            by_arrays[key] = source_of(net, part.images, part.labels)
         sources[name] = by_arrays[key]
     return sources

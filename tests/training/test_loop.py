@@ -155,3 +155,48 @@ def test_a_plan_of_any_length_costs_nothing(tiny_data):
     steps, etas = plan.sampled(100)
     assert plan.total_steps == 10**9 and len(steps) == len(etas) <= 100
     assert plan.etas(10**9 - 3).shape == (3,)
+
+
+def test_an_ended_run_stops_at_its_segment_with_its_result(tiny_data):
+    trainer = _trainer(tiny_data, epochs=5)
+    ends = []
+
+    def end_after_two_epochs(t, n):
+        ends.append((t.step, t.at_epoch_end))
+        if t.step >= 12:
+            t.stop.end("enough")
+
+    trainer.run([Callbacks(on_segment=end_after_two_epochs)])
+    assert trainer.step == 12 and trainer.stop.ended == "enough" and trainer.stop.reason is None
+    # 6 steps an epoch at batch 10 on 60 images; evaluations and checkpoints cut segments too
+    assert [step for step, _ in ends] == [5, 6, 7, 10, 12]
+    assert all(at_end == (step % 6 == 0) for step, at_end in ends)
+
+
+def test_a_plan_without_evaluations_evaluates_nothing(tiny_data):
+    trainer = _trainer(tiny_data, epochs=2)
+    trainer.plan.eval_every = 0
+    trainer.run()
+    assert trainer.history == [] and trainer.step == 12
+    assert all(np.isnan(v) for v in trainer.final_accuracies().values())
+
+
+def test_a_continued_plan_trains_as_the_whole_run_from_its_step(tiny_data):
+    """A run continuing a network at step 12, epoch 2, with its schedule counted from step
+    6, makes the same updates as the steps 12 .. 23 of one run whose schedule started at 6:
+    the same shuffles, etas, dropout masks and augmentations."""
+    settings = {"epochs": 2, "dropout": 0.2, "flip": True, "momentum": 0.9}
+    whole = _trainer(tiny_data, **{**settings, "epochs": 4})
+    whole.plan = whole.plan.continuing(0, 0, -6)  # the schedule of step s is that of s + 6
+    whole.run()
+
+    first = _trainer(tiny_data, **settings)
+    first.plan = first.plan.continuing(0, 0, -6)
+    first.run()
+    second = _trainer(tiny_data, **settings)
+    second.plan = second.plan.continuing(12, 2, -6)
+    assert second.plan.total_steps == 24 and second.plan.epoch_of(12) == 2
+    second = Trainer(second.config, second.split, first.net, second.plan, 12)
+    second.run()
+    assert np.array_equal(_params(second.net), _params(whole.net))
+    np.testing.assert_array_equal(second.plan.etas(12, 24), whole.plan.etas(12, 24))
