@@ -238,10 +238,11 @@ class RunFolder:
     def write_summary(self, summary):
         self.write_text(self.summary, json.dumps(summary, indent=2) + "\n")
 
-    def save_checkpoint(self, trainer):
-        net = trainer.net
-        extra = {"step": trainer.step,
-                 "history": np.array(trainer.history, dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))}
+    def save_checkpoint(self, net, step, history):
+        """checkpoint.npz: the network's state (velocity included), the step it reached and
+        its history (MetricRows), as `load_checkpoint` gives them back."""
+        extra = {"step": step,
+                 "history": np.array(history, dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))}
         velocity = net.state_dict(["velocity"], copy=False)["velocity"]
         extra.update({f"velocity/{k}": v for k, v in velocity.items()})
         save_network(self.checkpoint, net, extra)

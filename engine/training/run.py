@@ -208,7 +208,7 @@ class FolderObserver(Observer):
             save_network(self.folder.best, trainer.net)
 
     def checkpoint(self, trainer):
-        self.folder.save_checkpoint(trainer)
+        self.folder.save_checkpoint(trainer.net, trainer.step, trainer.history)
 
 
 def finish(result, folder, prepared, notes=()):

@@ -87,7 +87,8 @@ def test_a_resumed_run_ends_bit_identical_to_an_uninterrupted_one(tiny_data, tmp
 
     with pytest.raises(Interrupted) as stopped:
         first.run([Callbacks(on_segment=interrupt_at_step_13,
-                             on_checkpoint=folder.save_checkpoint)])
+                             on_checkpoint=lambda t: folder.save_checkpoint(
+                                 t.net, t.step, t.history))])
     assert 13 <= stopped.value.step < whole.plan.total_steps
 
     second = _trainer(tiny_data, cycles=1, **settings)
