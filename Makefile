@@ -10,7 +10,7 @@ SHARED_ARCHIVE := ../shared/data/cifar-10-jpeg.tar.gz
 # the checkout, else what `cifar-engine data download` fetches into data/.
 DATA ?= $(or $(CIFAR_ENGINE_DATA),$(wildcard $(SHARED_ARCHIVE)))
 
-.PHONY: train test test-slow test-matrix test-data install data docs clean
+.PHONY: train test test-slow test-portable test-matrix test-data install data docs clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ test: $(STAMP) test-data
 test-slow: $(STAMP) test-data
 	$(BIN)/python -m pytest -m slow -q
 
+# The suite as on a system without fcntl and os.pread (Windows): tests/no_posix/ hides them
+# in every Python process of the run.
+test-portable: $(STAMP) test-data
+	CIFAR_ENGINE_TEST_NO_POSIX=1 $(BIN)/python -m pytest -m "not slow" -q
+
 # The tests whose outcome depends on the BLAS, under each library and each OpenBLAS kernel
 # choice: as the machine sets OPENBLAS_CORETYPE, unset, and forced to Haswell's kernels.
 BLAS_TESTS := tests/kernels tests/runtime/test_blas_libraries.py tests/model/test_network.py tests/data/test_preprocessing.py \
@@ -80,8 +85,8 @@ TORCH_VERSION ?= 2.13.0
 .PHONY: bench bench-history bench-preview compare
 
 # The machine's description carries the BLAS the engine chose on it (auto: measured).
-BLAS_DESCRIPTION = $(BIN)/python -c "from cifar_engine.kernels import blas, blas_libraries as b; \
-	d = blas.describe(); print(f'{b.cpu_model()} | engine BLAS {d[\"library\"]} {d[\"version\"]} (installed: {\", \".join(d[\"installed\"])})')"
+BLAS_DESCRIPTION = $(BIN)/python -c "from cifar_engine.runtime import blas; from cifar_engine.util.system import cpu_model; \
+	d = blas.describe(); print(f'{cpu_model()} | engine BLAS {d[\"library\"]} {d[\"version\"]} (installed: {\", \".join(d[\"installed\"])})')"
 
 asv_bench/.machine: $(STAMP)
 	$(ASV) machine --yes

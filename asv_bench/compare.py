@@ -407,10 +407,11 @@ def environment():
     import numba
 
     from cifar_engine.runtime import blas, blas_libraries
+    from cifar_engine.util.system import cpu_model
 
     info = {"python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "numba_threads": numba.get_num_threads(),
-            "cpu": blas_libraries.cpu_model(), "date": time.strftime("%Y-%m-%d"),
+            "cpu": cpu_model(), "date": time.strftime("%Y-%m-%d"),
             "engine_blas": blas.describe(),
             "blas_auto_measurement": blas_libraries.measured_choice()}
     try:

@@ -2,11 +2,21 @@
 local HTTP server for the download tests."""
 import dataclasses
 import os
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+# CIFAR_ENGINE_TEST_NO_POSIX=1 (make test-portable): the run, and every Python process it
+# starts, without fcntl and os.pread, as on Windows. First, before cifar_engine loads.
+if os.environ.get("CIFAR_ENGINE_TEST_NO_POSIX") == "1":
+    sys.path.insert(0, str(Path(__file__).parent / "no_posix"))
+    import hide_posix
+
+    hide_posix.hide_here_and_in_children()
 
 # CI judges one commit, so there the property tests draw the same inputs on every run; a
 # developer's run explores new ones each time (and keeps what failed in .hypothesis/).

@@ -1,9 +1,10 @@
 """The CBLAS libraries the engine can call, and which one it calls on this machine.
 
 A registry, name -> (where its files are, how to load one), of the libraries with an ILP64
-`cblas_?gemm` the process can load: NumPy's bundled OpenBLAS always (in a wheel install), Intel's MKL when the `mkl`
-package is installed (`pip install cifar-engine[mkl]`). CIFAR_ENGINE_BLAS=auto|openblas|mkl
-chooses; `auto` (the default) times the products of a wide and a narrow layer with each
+`cblas_?gemm` the process can load: NumPy's bundled OpenBLAS always (in a wheel install),
+Intel's MKL when the `mkl` package is installed (`pip install cifar-engine[mkl]`). Loaded
+libraries are found by threadpoolctl, on any OS; an MKL not loaded yet, in the environment.
+CIFAR_ENGINE_BLAS=auto|openblas|mkl chooses; `auto` (the default) times the products of a wide and a narrow layer with each
 library found, once per machine, and keeps the answer in ~/.cache/cifar-engine: one entry
 per key (the CPU, the cores, OPENBLAS_CORETYPE and the libraries' files), so that another
 checkout or environment adds its own entry and never replaces this one's. Later processes
@@ -21,11 +22,12 @@ import ctypes
 import glob
 import json
 import os
-import platform
 import sys
 import time
 from collections import namedtuple
 from pathlib import Path
+
+from ..util.system import cpu_flags, cpu_model
 
 ENV = "CIFAR_ENGINE_BLAS"
 AUTO = "auto"
@@ -42,9 +44,20 @@ class BlasChoiceError(ValueError):
     """CIFAR_ENGINE_BLAS names a library that is unknown or not installed."""
 
 
+def _loaded(internal_api):
+    """threadpoolctl's facts ({"filepath", "version", "architecture", ...}) of the loaded
+    libraries of `internal_api` ("openblas", "mkl"), on any OS; NumPy's OpenBLAS loads with it."""
+    import numpy  # noqa: F401
+    from threadpoolctl import threadpool_info
+
+    return [info for info in threadpool_info() if info["internal_api"] == internal_api]
+
+
 def _numpy_openblas_files():
-    libs = os.path.join(os.path.dirname(_numpy_file()), os.pardir, "numpy.libs")
-    return sorted(glob.glob(os.path.normpath(os.path.join(libs, "libscipy_openblas64_*"))))
+    """NumPy's OpenBLAS (scipy-openblas): the loaded OpenBLAS with ILP64 symbols (SciPy's
+    own copy has LP64 ones)."""
+    return [info["filepath"] for info in _loaded("openblas")
+            if _exports(info["filepath"], "scipy_cblas_sgemm64_")]
 
 
 def _load_openblas(path):
@@ -56,11 +69,19 @@ def _load_openblas(path):
                    _address(lib, "scipy_cblas_dgemm64_"))
 
 
+# mkl_rt where the PyPI `mkl` package puts it in an environment, by system
+MKL_RT = {"win32": ("Library", "bin", "mkl_rt*.dll"), "darwin": ("lib", "libmkl_rt*.dylib"),
+          "linux": ("lib", "libmkl_rt.so*")}
+
+
 def _mkl_files():
-    """libmkl_rt where the PyPI `mkl` package puts it (the environment's lib/), newest first."""
+    """mkl_rt: a copy already loaded, then the environment's (MKL_RT), newest first."""
     roots = dict.fromkeys([sys.prefix, sys.base_prefix, os.environ.get("CONDA_PREFIX") or ""])
-    return [p for root in roots if root
-            for p in sorted(glob.glob(os.path.join(root, "lib", "libmkl_rt.so*")), reverse=True)]
+    where = MKL_RT.get(sys.platform, MKL_RT["linux"])
+    found = [info["filepath"] for info in _loaded("mkl")]
+    found += [p for root in roots if root
+              for p in sorted(glob.glob(os.path.join(root, *where)), reverse=True)]
+    return list(dict.fromkeys(found))
 
 
 MKL_THREADING_GNU = 3
@@ -82,10 +103,11 @@ def _load_mkl(path):
                    _address(lib, "cblas_dgemm_64"))
 
 
-def _numpy_file():
-    import numpy
-
-    return numpy.__file__
+def _exports(path, symbol):
+    try:
+        return hasattr(ctypes.CDLL(path), symbol)
+    except OSError:
+        return False
 
 
 def _address(lib, symbol):
@@ -199,12 +221,8 @@ KERNEL_FLAGS = [("Haswell", {"avx2", "fma"}),
 
 def openblas_kernel(lib):
     """The kernel family an OpenBLAS Library runs ("Haswell", "SkylakeX", ...), or None."""
-    try:
-        name = ctypes.CDLL(lib.path).scipy_openblas_get_corename64_
-    except (OSError, AttributeError):
-        return None
-    name.restype = ctypes.c_char_p
-    return name().decode()
+    return next((info.get("architecture") for info in _loaded("openblas")
+                 if info["filepath"] == lib.path), None)
 
 
 def slowed_kernel(kernel):
@@ -217,27 +235,6 @@ def slowed_kernel(kernel):
     if not forced or not kernel or not native or kernel.lower() not in ranks:
         return None
     return (kernel, native[-1]) if ranks[kernel.lower()] < ranks[native[-1].lower()] else None
-
-
-def cpu_flags():
-    """The CPU's feature flags (Linux's /proc/cpuinfo), or an empty set elsewhere."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            line = next((line for line in file if line.startswith("flags")), "")
-    except OSError:
-        return set()
-    return set(line.split(":", 1)[-1].split())
-
-
-def cpu_model():
-    """The CPU's model name (Linux's /proc/cpuinfo, else the platform's), or ""."""
-    try:
-        with open("/proc/cpuinfo") as file:
-            name = next((line.split(":", 1)[1].strip() for line in file
-                         if line.startswith("model name")), "")
-    except OSError:
-        name = ""
-    return name or platform.processor()
 
 
 def _write_json(path, value):

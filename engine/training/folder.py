@@ -26,6 +26,7 @@ from ..model.npz import check_extra, load_network, save_network
 from ..util.atomic import (atomic_write, make_folders, read_regular, remove_dead_temps,
                            remove_empty_folders)
 from ..util.lock import FileLock, LockHeld
+from ..util.system import cpu_model
 from .loop import METRIC_COLUMNS
 
 LOCK_NAME = ".lock"
@@ -306,7 +307,7 @@ def environment():
     """What the run ran on: versions, threads, BLAS, CPU model, git commit when known."""
     import numba
 
-    from ..runtime import blas, blas_libraries
+    from ..runtime import blas
 
     return {
         "engine": version("cifar-engine"),
@@ -316,7 +317,7 @@ def environment():
         "threads": numba.get_num_threads(),
         "threading_layer": _threading_layer(),
         "blas": blas.describe(),
-        "cpu": blas_libraries.cpu_model() or None,
+        "cpu": cpu_model() or None,
         "git_commit": _git_commit(),
     }
 

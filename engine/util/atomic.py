@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import UserError
+from .system import O_BINARY, O_NONBLOCK, pid_alive
 
 TEMP_SUFFIX = ".tmp"
 _TEMP = re.compile(r"\.(?P<name>.+)\.pid(?P<pid>\d+)@(?P<host>[A-Za-z0-9.-]+?)\.[a-z0-9_]+\.tmp")
@@ -96,7 +97,7 @@ def read_regular(path, error=UserError):
     anything else: missing, unreadable, or not a regular file (a FIFO, a folder, a device),
     refused without waiting for a writer."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens without a writer
+        fd = os.open(path, os.O_RDONLY | O_NONBLOCK | O_BINARY)  # a FIFO opens without a writer
     except FileNotFoundError:
         raise error(f"{path}: no such file") from None
     except OSError as err:
@@ -139,21 +140,6 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def pid_alive(pid):
-    """Whether a process `pid` exists (a zombie counts; another user's process too)."""
-    if pid <= 0:  # kill(0) and kill(-1) would address process groups
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OverflowError:  # not a pid this system can have
-        return False
-    return True
 
 
 def temp_writer(name):

@@ -1,15 +1,26 @@
-"""Exclusive advisory locks on files (flock): one owner per run folder, one writer at a time.
+"""Exclusive advisory locks on files: one owner per run folder, one writer at a time.
 
-The kernel drops a flock when the process holding it ends, however it ends (kill -9
-included), so a lock never outlives its owner and there is no stale lock to break. Locks are
-advisory: they keep out only those who take them too.
+The library `filelock` takes them, with what each system has: flock where fcntl is
+(Linux, macOS), LockFileEx on Windows; the kernel drops both when their process ends,
+however it ends (kill -9 included). Where neither is, it falls back to a marker file that
+records the holder's pid, host and start time, and reclaims the marker of a holder that no
+longer runs on this host. So a lock never outlives its owner. Locks are advisory: they keep
+out only those who take them too.
 """
 import contextlib
-import fcntl
 import os
 from pathlib import Path
 
+import filelock
+
 from ..errors import UserError
+
+# The platform's lock class, and whether it is a kernel lock (a marker records its own pid).
+_BACKEND = filelock.FileLock
+_KERNEL_LOCK = not issubclass(_BACKEND, filelock.SoftFileLock)
+# filelock keeps a flock's file on release (for the waiters that opened it); ours goes.
+_KEEPS_FILE = _BACKEND is filelock.UnixFileLock
+POLL_SECONDS = 0.01  # how often a waiter tries again
 
 
 class LockHeld(UserError):
@@ -22,67 +33,46 @@ class LockHeld(UserError):
 
 
 class FileLock:
-    """An exclusive flock on the file `path`, created when taken and removed when released.
+    """An exclusive lock on the file `path`, created when taken and removed when released.
 
-    `path` is a lock file of its own, never the data it guards: it holds the holder's pid,
-    for the message of whoever finds the lock taken. To let many processes append to a
-    journal one at a time, lock `journal.csv.lock`. Two FileLocks on one path exclude each
-    other even within a process. A file that cannot be created raises OSError.
+    `path` is a lock file of its own, never the data it guards: its first line is the
+    holder's pid, for the message of whoever finds the lock taken. To let many processes
+    append to a journal one at a time, lock `journal.csv.lock`. Two FileLocks on one path
+    exclude each other even within a process. A file that cannot be created raises OSError
+    (its folder is made when missing).
     """
 
     def __init__(self, path):
         self.path = Path(path)
-        self._fd = None
+        self._lock = None
 
     @property
     def held(self):
-        return self._fd is not None
+        return self._lock is not None
 
     def acquire(self, blocking=False):
         """Take the lock and return self; wait for it if `blocking`, else raise LockHeld."""
-        if self._fd is not None:
+        if self._lock is not None:
             raise RuntimeError(f"{self.path}: this FileLock is already held")
-        fd = None
-        while fd is None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BlockingIOError:
-                pid = _read_pid(fd)
-                os.close(fd)
-                raise LockHeld(self.path, pid) from None
-            except BaseException:
-                os.close(fd)
-                raise
-            if not self._is_current(fd):  # its last holder removed the file: lock the new one
-                os.close(fd)
-                fd = None
-        self._fd = fd
+        lock = _new_lock(self.path)
         try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except BaseException:
-            self.release()
-            raise
+            lock.acquire(blocking=blocking, poll_interval=POLL_SECONDS)
+        except filelock.Timeout:
+            raise LockHeld(self.path, holder_pid(self.path)) from None
+        self._lock = lock
         return self
 
     def release(self):
         """Remove the lock file and drop the lock; nothing happens when it is not held."""
-        if self._fd is None:
+        if self._lock is None:
             return
-        fd, self._fd = self._fd, None
-        # Removed while still locked: whoever opened it meanwhile sees it is gone and retries.
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)
-        os.close(fd)
-
-    def _is_current(self, fd):
-        try:
-            on_disk = os.stat(self.path)
-        except FileNotFoundError:
-            return False
-        held = os.fstat(fd)
-        return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
+        lock, self._lock = self._lock, None
+        if _KEEPS_FILE:
+            # Removed while still locked: whoever opened it meanwhile sees it is gone and
+            # retries (filelock checks that the file it locked still has a name).
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        lock.release()
 
     def __enter__(self):
         return self.acquire()
@@ -91,9 +81,27 @@ class FileLock:
         self.release()
 
 
-def _read_pid(fd):
+def _new_lock(path):
+    # One FileLock is one owner, whichever thread releases it: not thread-local.
+    if _KERNEL_LOCK:
+        return _BACKEND(path, thread_local=False, on_acquired=_write_pid)
+    return _BACKEND(path, thread_local=False)
+
+
+def _write_pid(fd):
+    """Write this process's pid into a kernel lock's file (best effort: it is for messages)."""
+    with contextlib.suppress(OSError):
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, f"{os.getpid()}\n".encode())
+
+
+def holder_pid(path):
+    """The pid on the first line of the lock file `path`, or None (none yet, or unreadable:
+    on Windows the holder's lock keeps its first byte from other processes)."""
     try:
-        return int(os.pread(fd, 32, 0).decode().strip())
+        with open(path, "rb") as file:
+            return int(file.readline(32).decode())
     except (OSError, ValueError):  # ValueError covers an empty file and a UnicodeDecodeError
         return None
 

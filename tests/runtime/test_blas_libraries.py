@@ -22,6 +22,29 @@ def test_the_test_environment_has_both_libraries():
     assert INSTALLED == ["mkl", "openblas"]
 
 
+def test_numpy_openblas_is_found_loaded_and_told_from_scipys_own_copy():
+    import scipy.linalg  # noqa: F401  (loads SciPy's OpenBLAS, whose symbols are LP64)
+
+    files = blas_libraries._numpy_openblas_files()
+    assert len(files) == 1 and "scipy" not in Path(files[0]).parent.name
+    assert blas_libraries.openblas_kernel(blas_libraries.load("openblas", files[0]))
+
+
+@pytest.mark.parametrize("system, file", [("linux", "lib/libmkl_rt.so.2"),
+                                          ("darwin", "lib/libmkl_rt.2.dylib"),
+                                          ("win32", "Library/bin/mkl_rt.2.dll")])
+def test_mkl_is_found_where_the_mkl_package_puts_it_on_each_system(system, file, tmp_path,
+                                                                    monkeypatch):
+    (tmp_path / file).parent.mkdir(parents=True)
+    (tmp_path / file).touch()
+    monkeypatch.setattr(blas_libraries, "_loaded", lambda internal_api: [])  # none loaded yet
+    monkeypatch.setattr(sys, "platform", system)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.setattr(sys, "base_prefix", str(tmp_path))
+    monkeypatch.delenv("CONDA_PREFIX", raising=False)
+    assert blas_libraries._mkl_files() == [str(tmp_path / file)]
+
+
 @pytest.mark.parametrize("setting", ["fastest", "np.dot", "openblas64", ""])
 def test_an_unknown_library_is_refused_naming_the_variable_and_the_choices(setting):
     with pytest.raises(BlasChoiceError, match=r"^CIFAR_ENGINE_BLAS=.*: choose auto, openblas, mkl$"):

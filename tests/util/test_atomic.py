@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from cifar_engine.errors import UserError
-from cifar_engine.util.atomic import (atomic_write, pid_alive, read_regular, remove_dead_temps,
+from cifar_engine.util.atomic import (atomic_write, read_regular, remove_dead_temps,
                                       temp_prefix, temp_writer)
 
 # Writes half of argv[1] atomically, then dies by SIGKILL before the rename.
@@ -144,12 +144,6 @@ def test_reading_a_file_gives_its_bytes_and_a_missing_one_is_one_line(tmp_path):
 ])
 def test_temp_writer_reads_the_pid_of_a_temporary_name(name, writer):
     assert temp_writer(name) == writer
-
-
-def test_pid_alive():
-    assert pid_alive(os.getpid())
-    assert not pid_alive(dead_pid())
-    assert not pid_alive(0) and not pid_alive(-1) and not pid_alive(2**80)
 
 
 def _leftovers(folder, pid):

@@ -9,7 +9,7 @@ Events (every record has "event", "stage", "trial" and "time", seconds since the
             validation accuracies of its checkpoints)
 
 Appends take the lock file `search.jsonl.lock` (see `lock.py`), so processes on one machine,
-or on several sharing the folder over a file system with working flock, append one at a time;
+or on several sharing the folder over a file system whose locks work, append one at a time;
 each line goes out in one write, flushed and fsync'd. A writer killed mid-line leaves a
 fragment without its newline: the next append starts a new line after it, and `read` skips
 lines that are not JSON. A JSON object that is not a record as above (a key missing or of
@@ -30,6 +30,7 @@ import numpy as np
 from ...errors import DataError, UserError, require
 from ...util.atomic import atomic_write
 from ...util.lock import locked
+from ...util.system import O_BINARY, read_at
 from .space import format_value, from_json
 
 JOURNAL = "search.jsonl"
@@ -85,10 +86,10 @@ class Journal:
         record = {**record, "time": time.time()}
         line = json.dumps(record, default=_jsonable, allow_nan=False).encode() + b"\n"
         with self._locked(), _naming(self.path, "cannot write"):
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | O_BINARY, 0o666)
             try:
                 size = os.fstat(fd).st_size
-                if size and os.pread(fd, 1, size - 1) != b"\n":
+                if size and read_at(fd, 1, size - 1) != b"\n":
                     line = b"\n" + line  # end the fragment a killed writer left
                 _write_all(fd, line)
                 os.fsync(fd)
