@@ -11,6 +11,7 @@ from cifar_engine.errors import SettingError, UserError
 from cifar_engine.runtime.blas_libraries import BlasChoiceError
 
 EXIT_USER_ERROR = 2
+EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE, as a POSIX shell reports it (Windows has no SIGPIPE)
 
 
 def user_message(err):
@@ -168,7 +169,7 @@ def main(argv=None):
         code, failed = _run(argv)
         if failed is not None:
             if failed.errno == errno.EPIPE:
-                return 128 + signal.SIGPIPE.value
+                return EXIT_BROKEN_PIPE
             click.echo(f"cifar-engine: error: cannot write to standard output ({failed})",
                        err=True)
             return EXIT_USER_ERROR
