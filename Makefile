@@ -46,8 +46,12 @@ test-data:
 		  >/dev/null 2>&1 || echo "make: could not install dataset-fashion-mnist (run: sudo apt-get install dataset-fashion-mnist); its tests will fail"; \
 	fi
 
+# The suite runs on every core (pytest-xdist), a test file to a worker: most of its time is
+# Numba compiling and small single-threaded checks, which share the cores well.
+PARALLEL := -n auto --dist loadfile
+
 test: $(STAMP) test-data
-	$(BIN)/python -m pytest -m "not slow" -q
+	$(BIN)/python -m pytest -m "not slow" -q $(PARALLEL)
 
 test-slow: $(STAMP) test-data
 	$(BIN)/python -m pytest -m slow -q
@@ -55,7 +59,7 @@ test-slow: $(STAMP) test-data
 # The suite as on a system without fcntl and os.pread (Windows): tests/no_posix/ hides them
 # in every Python process of the run.
 test-portable: $(STAMP) test-data
-	CIFAR_ENGINE_TEST_NO_POSIX=1 $(BIN)/python -m pytest -m "not slow" -q
+	CIFAR_ENGINE_TEST_NO_POSIX=1 $(BIN)/python -m pytest -m "not slow" -q $(PARALLEL)
 
 # The tests whose outcome depends on the BLAS, under each library and each OpenBLAS kernel
 # choice: as the machine sets OPENBLAS_CORETYPE, unset, and forced to Haswell's kernels.
@@ -66,7 +70,7 @@ CORETYPES := "" "-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE" "OPENBLAS_CORETYPE=Ha
 test-matrix: $(STAMP) test-data
 	@for blas in openblas mkl; do for core in $(CORETYPES); do \
 		echo "== CIFAR_ENGINE_BLAS=$$blas $$core"; \
-		env $$core CIFAR_ENGINE_BLAS=$$blas $(BIN)/python -m pytest -m "not slow" -q $(BLAS_TESTS) || exit 1; \
+		env $$core CIFAR_ENGINE_BLAS=$$blas $(BIN)/python -m pytest -m "not slow" -q $(PARALLEL) $(BLAS_TESTS) || exit 1; \
 	done; done
 
 # The settings reference, docs/settings.md, generated from the settings table

@@ -149,7 +149,9 @@ def test_sigterm_checkpoints_and_resume_matches_the_uninterrupted_run(images, tm
     assert whole.returncode == 0, whole.stderr
     proc = subprocess.Popen([*CLI, "train", *args, "--out", str(tmp_path / "cut")], env=env,
                             stderr=subprocess.PIPE, text=True)
-    proc.stderr.readline()  # the first evaluation line: training is under way
+    for line in proc.stderr:  # notes (and, on a slow machine, compiling) come first;
+        if line.startswith("step "):  # the first evaluation's line: training is under way
+            break
     proc.send_signal(signal.SIGTERM)
     err = proc.stderr.read()
     assert proc.wait() == 143, err  # 128 + SIGTERM, as a shell reports it
