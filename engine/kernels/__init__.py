@@ -2,8 +2,10 @@
 
 Nothing here imports the rest of the engine but `runtime`, the process (its BLAS library,
 OpenMP's settings, the compiled-code cache), prepared as the kernels load. Kernels never
-allocate: they fill arrays the caller owns. Argument order everywhere: outputs, then
-inputs, then parameters, then scalars.
+allocate: they fill arrays the caller owns. Argument order everywhere: outputs (state
+updated in place counts: running statistics, velocity), then inputs, then parameters, then
+scalars; an operand that a forward pass and its backward pass share keeps its place
+relative to the others in both.
 
 Shape legend used in every module:
     n = rows in the batch (samples are rows, C order), d = input features of a layer,
