@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 from .data import LABEL_OPTIONS, SPLITS
 from .errors import SettingError
 from .initializers import INITS
+from .kernels import LOSS_CODES
 from .range_analysis import DEFAULT_RULE, RAMPS, RULES, STOP_FACTOR
 from .schedules import ANNEALS, SCHEDULES
 
-LOSSES = ("xent", "svm")
+LOSSES = tuple(LOSS_CODES)
 DTYPES = ("float32", "float64")
 TTAS = ("none", "flip")  # test-time augmentations (Network.predict_proba)
 MAX_SEED = 2**63 - 1  # the seed is an int64 in the compiled random streams

@@ -12,7 +12,14 @@ Shape legend used in every module:
     m = output features of a layer, K = classes, D = features of an image (C*H*W).
 
 Each kernel is written once; Numba specialises it for float32 and float64 on first call.
+
+`LOSS_CODES` is the one list of losses: each name and the code that `step.StepConfig.loss`
+carries to `step.loss_gradient`. The settings read their choices from it, so adding a
+loss is a kernel, an entry here and a branch there. It lives in this module, which loads
+no Numba, so that the command line builds its options without loading Numba.
 """
 from ..runtime import prepare_kernels
 
 prepare_kernels()
+
+LOSS_CODES = {"xent": 0, "svm": 1}  # softmax cross-entropy, multi-class SVM hinge

@@ -31,6 +31,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from . import LOSS_CODES
 from .batch import gather
 from .batchnorm import batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train
 from .blas import copy_matrix, gemm
@@ -50,7 +51,7 @@ numba.get_num_threads()
 W, B, GAMMA, BETA, RUN_MEAN, RUN_VAR, S, S_HAT, H, MU, INV_STD = range(11)
 N_FIELDS = 11
 
-XENT, SVM = 0, 1
+XENT, SVM = LOSS_CODES["xent"], LOSS_CODES["svm"]  # ints Numba compiles in (not the dict)
 
 # Random streams: one key per (stream, step) so draws never overlap between uses.
 AUGMENT_STREAM = 0
@@ -76,8 +77,9 @@ StepConfig = namedtuple(
      "seed", "kernels"],
 )
 StepConfig.__doc__ = """Scalars of a training step: L2 lam, SGD momentum mu and Nesterov flag,
-dropout rate p, loss (XENT or SVM), label_smoothing (float, XENT only; SVM ignores it),
-batch-norm running-average alpha and eps, the seed, and the optional Kernels compiled in."""
+dropout rate p, loss (its code in LOSS_CODES: XENT or SVM), label_smoothing (float, XENT
+only; SVM ignores it), batch-norm running-average alpha and eps, the seed, and the optional
+Kernels compiled in."""
 
 Kernels = namedtuple("Kernels", ["batch_norm", "dropout", "svm"])
 Kernels.__doc__ = """Which optional kernels the compiled step holds: each True, or None for

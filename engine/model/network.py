@@ -14,7 +14,7 @@ import numpy as np
 from ..data.preprocessing import Preprocessing, Standardise
 from ..errors import DataError, SettingError, require
 from ..initializers import init_std
-from ..kernels import step
+from ..kernels import LOSS_CODES, step
 from ..kernels.batch import NO_AUGMENT
 from ..kernels.losses import softmax
 from ..runtime.threads import blas_single
@@ -23,7 +23,6 @@ from .spec import NetworkSpec
 
 __all__ = ["Network", "NetworkSpec", "plan_layout"]  # the spec travels with the network
 
-_LOSS_CODES = {"xent": step.XENT, "svm": step.SVM}
 _NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
 _ALIGN = 16  # slab offsets start on 64-byte lines for float32
 
@@ -302,7 +301,7 @@ class Network:
         spec = self.spec
         return step.StepConfig(
             lam=float(spec.lam), momentum=self.momentum, nesterov=self.nesterov,
-            dropout=float(spec.dropout), loss=_LOSS_CODES[spec.loss],
+            dropout=float(spec.dropout), loss=LOSS_CODES[spec.loss],
             label_smoothing=float(spec.label_smoothing), bn_alpha=float(spec.bn_alpha),
             bn_eps=float(spec.bn_eps), seed=self.seed, kernels=step.Kernels(
                 batch_norm=_on(spec.batch_norm), dropout=_on(spec.dropout > 0),
