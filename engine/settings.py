@@ -16,7 +16,8 @@ from .data import LABEL_OPTIONS, SPLITS
 from .errors import SettingError
 from .initializers import INITS
 from .kernels import LOSS_CODES
-from .range_analysis import DEFAULT_RULE, RAMPS, RULES, STOP_FACTOR
+from .range_analysis import DEFAULT_RULE, RAMPS, RULES
+from .runtime.environment import MAX_THREADS
 from .schedules import ANNEALS, SCHEDULES
 
 LOSSES = tuple(LOSS_CODES)
@@ -210,7 +211,7 @@ TRAIN = _table(
     Setting("eval_every", int, 0, "Evaluate every N steps.  [default: about 50 evaluations]",
             0, MAX_STEPS),
     Setting("checkpoint_every", int, 1000, "Write checkpoint.npz every N steps.", 1, MAX_STEPS),
-    Setting("threads", int, 0, "Numba threads.  [default: all cores]", 0, 4096),
+    Setting("threads", int, 0, "Numba threads.  [default: all cores]", 0, MAX_THREADS),
     Setting("blas", str, "", "The BLAS library the run's products ran on, recorded as it "
             "starts; a run resumed or repeated from its config.toml must run on the same "
             "(CIFAR_ENGINE_BLAS).  [default: this process's]"),
@@ -226,7 +227,7 @@ RANGE_TEST = _table(
             low_open=True, high_open=True),
     Setting("mode", "choice", "linear", "How eta rises: linearly (Smith's test) or "
             "exponentially (the LR finders').", choices=tuple(RAMPS)),
-    Setting("stop_factor", float, STOP_FACTOR, "Stop when the smoothed loss exceeds this many "
+    Setting("stop_factor", float, 4.0, "Stop when the smoothed loss exceeds this many "
             "times its least value.", 1.0, math.inf, low_open=True, high_open=True),
     Setting("repeats", int, 1, "Tests with seeds seed, seed + 1, ...; the suggestion is read "
             "off their median curve.", 1, 1000),
