@@ -146,8 +146,8 @@ MODEL = _table(
             choices=LOSSES),
     Setting("lam", float, 0.0, "L2 coefficient: cost = loss + lam * sum of squared weights.",
             0.0, math.inf, high_open=True),
-    Setting("label_smoothing", float, 0.0, "Cross-entropy against targets 1 - eps on the "
-            "label and eps / K on every class (Szegedy et al. 2016).", 0.0, 1.0,
+    Setting("label_smoothing", float, 0.0, "Cross-entropy against targets smoothed by s: "
+            "s / K on every class plus 1 - s on the label (Szegedy et al. 2016).", 0.0, 1.0,
             high_open=True),
     Setting("dtype", "choice", "float32", "Floating-point type of parameters and activations.",
             choices=DTYPES),
