@@ -33,6 +33,7 @@ METHODS = ("centred", "forward")
 # The sizes of a check's memory, and the settings that set them.
 SIZES = {"rows": "samples", "input_size": "features", "n_classes": "classes",
          "hidden": "hidden"}
+_D = {name: s.default for name, s in GRAD_CHECK.items()}
 DEFAULT_TOL = {"centred": 1e-6, "forward": 1e-2}  # forward differences are first order in h
 TINY_NOISE_FACTOR = 100
 
@@ -77,7 +78,7 @@ class TensorCheck:
         return d
 
 
-def relative_error(analytic, numeric, eps=1e-12):
+def relative_error(analytic, numeric, eps=_D["eps"]):
     """Elementwise |a - n| / max(eps, |a| + |n|)."""
     return np.abs(analytic - numeric) / np.maximum(eps, np.abs(analytic) + np.abs(numeric))
 
@@ -124,8 +125,8 @@ def problem_from_images(images, labels, samples, features):
     return X, np.asarray(labels[:samples], dtype=np.int64)
 
 
-def check_gradients(net, X, y, *, method="centred", h=1e-5, eps=1e-12, tol=None,
-                    entries=None, seed=0, analytic=None):
+def check_gradients(net, X, y, *, method="centred", h=_D["h"], eps=_D["eps"], tol=_D["tol"],
+                    entries=_D["entries"], seed=0, analytic=None):
     """Check every parameter tensor of `net` on (X, y); returns a list of TensorCheck.
 
     net must be float64 with dropout off. entries: check at most this many entries of each

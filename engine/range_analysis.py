@@ -6,7 +6,9 @@ median of repeated tests.
 A test trains with eta rising step by step (`lr_ramp`) and records each step's batch loss
 and batch accuracy (and, optionally, validation points); `Curve.build` smooths them and
 finds where the loss blew up, and `suggest` applies a rule of `RULES`. A test's folder
-keeps its choice in SUMMARY, which `eta_from` reads back for `train --eta-from`.
+keeps its choice in SUMMARY, which `eta_from` reads back for `train --eta-from`. The
+test's settings (the ramp's mode, the stop factor) take their defaults from
+`settings.RANGE_TEST` alone, so they have none here.
 """
 import json
 import os
@@ -20,7 +22,6 @@ from .util.atomic import read_regular
 
 RAMPS = {"linear": np.linspace, "exp": np.geomspace}
 BETA = 0.98
-STOP_FACTOR = 4.0
 RATIO = 10.0  # eta_max / eta_min of the loss rules, as fastai's suggestions space them
 SUMMARY = "lr_range.json"  # a test folder's settings, rules' suggestions and choice
 
@@ -29,7 +30,7 @@ class NoSuggestion(UserError):
     """A rule finds nothing to suggest on this curve (e.g. the accuracy never rose)."""
 
 
-def lr_ramp(lr_min, lr_max, n_steps, mode="exp"):
+def lr_ramp(lr_min, lr_max, n_steps, mode):
     """eta of each step of the test: float64 (n_steps,) from lr_min to lr_max, both included,
     evenly spaced ("linear") or evenly spaced in log ("exp")."""
     require(mode in RAMPS, "mode", f"must be one of {list(RAMPS)}, got {mode!r}")
@@ -77,7 +78,7 @@ def smooth_centered(values, beta=BETA):
     return smooth(smooth(values, beta)[::-1], beta)[::-1].copy()
 
 
-def stop_index(smoothed, stop_factor=STOP_FACTOR, least=np.inf):
+def stop_index(smoothed, stop_factor, least=np.inf):
     """The first step whose smoothed loss is not finite or exceeds stop_factor times the least
     smoothed loss up to it (the loss blew up), or None if there is none. Steps before it are
     the usable curve. least: the least smoothed loss before `smoothed` begins, when it
@@ -115,8 +116,8 @@ class Curve:
     beta: float = BETA
 
     @classmethod
-    def build(cls, lr, loss, acc, val_steps=(), val_loss=(), val_acc=(), beta=BETA,
-              stop_factor=STOP_FACTOR):
+    def build(cls, lr, loss, acc, val_steps=(), val_loss=(), val_acc=(), beta=BETA, *,
+              stop_factor):
         lr, loss, acc = (np.asarray(a, dtype=np.float64) for a in (lr, loss, acc))
         require(lr.shape == loss.shape == acc.shape and lr.ndim == 1, "curve",
                 f"lr, loss and acc must be 1-d of one length, got {lr.shape}, {loss.shape}, "
@@ -257,7 +258,7 @@ class Band:
     n_repeats: int
 
 
-def median_curve(curves, beta=BETA, stop_factor=STOP_FACTOR):
+def median_curve(curves, beta=BETA, *, stop_factor):
     """The Band of repeated tests of one ramp (seeds differ), `Curve`s of any lengths.
 
     Each curve counts up to its own stop. The median curve is as long as at least half of

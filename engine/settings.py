@@ -15,10 +15,12 @@ from dataclasses import dataclass, replace
 from .data import LABEL_OPTIONS, SPLITS
 from .errors import SettingError
 from .initializers import INITS
-from .range_analysis import DEFAULT_RULE, RAMPS, RULES, STOP_FACTOR
+from .kernels import LOSS_CODES
+from .range_analysis import DEFAULT_RULE, RAMPS, RULES
+from .runtime.environment import MAX_THREADS
 from .schedules import ANNEALS, SCHEDULES
 
-LOSSES = ("xent", "svm")
+LOSSES = tuple(LOSS_CODES)
 DTYPES = ("float32", "float64")
 TTAS = ("none", "flip")  # test-time augmentations (Network.predict_proba)
 MAX_SEED = 2**63 - 1  # the seed is an int64 in the compiled random streams
@@ -144,8 +146,8 @@ MODEL = _table(
             choices=LOSSES),
     Setting("lam", float, 0.0, "L2 coefficient: cost = loss + lam * sum of squared weights.",
             0.0, math.inf, high_open=True),
-    Setting("label_smoothing", float, 0.0, "Cross-entropy against targets 1 - eps on the "
-            "label and eps / K on every class (Szegedy et al. 2016).", 0.0, 1.0,
+    Setting("label_smoothing", float, 0.0, "Cross-entropy against targets smoothed by s: "
+            "s / K on every class plus 1 - s on the label (Szegedy et al. 2016).", 0.0, 1.0,
             high_open=True),
     Setting("dtype", "choice", "float32", "Floating-point type of parameters and activations.",
             choices=DTYPES),
@@ -209,7 +211,7 @@ TRAIN = _table(
     Setting("eval_every", int, 0, "Evaluate every N steps.  [default: about 50 evaluations]",
             0, MAX_STEPS),
     Setting("checkpoint_every", int, 1000, "Write checkpoint.npz every N steps.", 1, MAX_STEPS),
-    Setting("threads", int, 0, "Numba threads.  [default: all cores]", 0, 4096),
+    Setting("threads", int, 0, "Numba threads.  [default: all cores]", 0, MAX_THREADS),
     Setting("blas", str, "", "The BLAS library the run's products ran on, recorded as it "
             "starts; a run resumed or repeated from its config.toml must run on the same "
             "(CIFAR_ENGINE_BLAS).  [default: this process's]"),
@@ -225,7 +227,7 @@ RANGE_TEST = _table(
             low_open=True, high_open=True),
     Setting("mode", "choice", "linear", "How eta rises: linearly (Smith's test) or "
             "exponentially (the LR finders').", choices=tuple(RAMPS)),
-    Setting("stop_factor", float, STOP_FACTOR, "Stop when the smoothed loss exceeds this many "
+    Setting("stop_factor", float, 4.0, "Stop when the smoothed loss exceeds this many "
             "times its least value.", 1.0, math.inf, low_open=True, high_open=True),
     Setting("repeats", int, 1, "Tests with seeds seed, seed + 1, ...; the suggestion is read "
             "off their median curve.", 1, 1000),

@@ -9,7 +9,7 @@ checks the compiled step against an independent implementation. Conventions (tho
   bias, S_hat normalised by the batch mean and biased variance (training) or the running
   averages (inference), eps = spec.bn_eps, running = alpha * running + (1 - alpha) * batch;
 - losses are means over the batch: softmax cross-entropy (against targets smoothed by
-  spec.label_smoothing = eps: eps / K on every class plus 1 - eps on the label), or the
+  spec.label_smoothing = s: s / K on every class plus 1 - s on the label), or the
   multi-class hinge with margin 1; the cost adds lam * sum ||W_l||^2 (weight matrices only);
 - SGD: v = mu v - eta g, then theta += v, or theta += mu v - eta g with Nesterov.
 
@@ -23,25 +23,25 @@ def softmax(S):
     return E / E.sum(axis=1, keepdims=True)
 
 
-def xent(S, y, eps=0.0):
+def xent(S, y, smoothing=0.0):
     """Mean softmax cross-entropy of scores S (float[n, K]) and its gradient at S.
 
-    eps: label smoothing, the target of row i being Q[i] = eps / K + (1 - eps) onehot(y_i);
+    smoothing: label smoothing s, the target of row i being Q[i] = s / K + (1 - s) onehot(y_i);
     the loss is -mean_i sum_k Q[i, k] log P[i, k] and the gradient (P - Q) / n.
     """
     n, K = S.shape
     P = softmax(S)
-    Q = np.full((n, K), eps / K)
-    Q[np.arange(n), y] += 1 - eps
+    Q = np.full((n, K), smoothing / K)
+    Q[np.arange(n), y] += 1 - smoothing
     shifted = S - S.max(axis=1, keepdims=True)
     log_P = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return -np.mean(np.sum(Q * log_P, axis=1)), (P - Q) / n
 
 
-def svm(S, y, eps=0.0):
+def svm(S, y, smoothing=0.0):
     """Mean multi-class hinge loss (margin 1, Weston-Watkins) and its gradient at S.
 
-    eps (label smoothing) is ignored: it has no meaning for the hinge."""
+    smoothing (label smoothing) is ignored: it has no meaning for the hinge."""
     n = len(y)
     margins = np.maximum(0, S - S[np.arange(n), y][:, None] + 1)
     margins[np.arange(n), y] = 0

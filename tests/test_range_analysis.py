@@ -10,6 +10,7 @@ from cifar_engine.range_analysis import (DEFAULT_RULE, RULES, Curve, NoSuggestio
                                          accuracy_rule, lr_ramp, median_curve, minimum_rule,
                                          smooth, smooth_centered, steepest_rule, stop_index,
                                          suggest)
+from cifar_engine.settings import RANGE_TEST
 
 
 def test_ramps_run_from_lr_min_to_lr_max_evenly_or_evenly_in_log():
@@ -82,6 +83,7 @@ def test_stop_index_against_a_plain_loop():
 
 N = 2001
 LR = lr_ramp(1e-5, 1.0, N, "exp")
+STOP_FACTOR = RANGE_TEST["stop_factor"].default
 DECADE = np.log10(LR)
 
 
@@ -96,7 +98,7 @@ def known_curve(noise=0.0, beta=0.98, seed=0, n=N):
     loss = np.where(DECADE < -0.5, loss, loss * 10 ** (8 * (DECADE + 0.5)))
     acc = acc + noise * rng.normal(size=N)
     loss = loss * (1 + noise * rng.normal(size=N))
-    return Curve.build(LR[:n], loss[:n], acc[:n], beta=beta)
+    return Curve.build(LR[:n], loss[:n], acc[:n], beta=beta, stop_factor=STOP_FACTOR)
 
 
 def test_a_curve_stops_where_the_loss_blows_up_and_smooths_the_accuracy_before():
@@ -120,7 +122,8 @@ def test_the_accuracy_rule_finds_where_the_accuracy_starts_to_rise_and_slows():
 def test_the_validation_accuracy_rule_reads_the_same_bounds_off_a_few_points():
     full = known_curve(beta=0.0)
     steps = np.arange(0, N, 50)
-    curve = Curve.build(full.lr, full.loss, full.acc, steps, full.loss[steps], full.acc[steps])
+    curve = Curve.build(full.lr, full.loss, full.acc, steps, full.loss[steps], full.acc[steps],
+                        stop_factor=STOP_FACTOR)
 
     eta_min, eta_max = suggest(curve, "val-accuracy")
     assert eta_min == pytest.approx(10 ** -2.8, rel=0.1)
@@ -130,7 +133,8 @@ def test_the_validation_accuracy_rule_reads_the_same_bounds_off_a_few_points():
 
 
 def test_an_accuracy_that_never_rises_has_no_suggestion():
-    curve = Curve.build(LR, np.full(N, 2.3), 0.1 + 0.01 * np.random.default_rng(0).random(N))
+    curve = Curve.build(LR, np.full(N, 2.3), 0.1 + 0.01 * np.random.default_rng(0).random(N),
+                        stop_factor=STOP_FACTOR)
 
     with pytest.raises(NoSuggestion, match="never rose"):
         accuracy_rule(curve)
@@ -174,7 +178,7 @@ def test_the_median_of_repeats_runs_as_far_as_half_of_them():
     stops = [c.stop for c in curves]
     length = sorted(stops)[1]
 
-    band = median_curve(curves)
+    band = median_curve(curves, stop_factor=STOP_FACTOR)
 
     assert band.n_repeats == 3 and len(band.curve.lr) == length
     np.testing.assert_array_equal(band.curve.lr, LR[:length])
@@ -189,16 +193,16 @@ def test_the_median_of_repeats_runs_as_far_as_half_of_them():
 def test_the_median_of_one_curve_is_that_curve():
     curve = known_curve(noise=0.05)
 
-    band = median_curve([curve])
+    band = median_curve([curve], stop_factor=STOP_FACTOR)
     np.testing.assert_array_equal(band.curve.smoothed, curve.smoothed[:curve.stop])
     np.testing.assert_array_equal(band.loss_low, band.loss_high)
 
 
 def test_repeats_of_different_ramps_are_an_error():
-    other = Curve.build(LR * 2, np.ones(N), np.zeros(N))
+    other = Curve.build(LR * 2, np.ones(N), np.zeros(N), stop_factor=STOP_FACTOR)
 
     with pytest.raises(UserError, match="different learning rates"):
-        median_curve([known_curve(), other])
+        median_curve([known_curve(), other], stop_factor=STOP_FACTOR)
 
 
 # -- the figure -------------------------------------------------------------------------------
@@ -208,8 +212,8 @@ def test_the_figure_is_written(tmp_path, repeats):
     curves = [known_curve(noise=0.05, seed=s) for s in range(repeats)]
     steps = np.arange(0, N, 100)
     curves[0] = Curve.build(curves[0].lr, curves[0].loss, curves[0].acc, steps,
-                            curves[0].loss[steps], curves[0].acc[steps])
-    shown = median_curve(curves) if repeats > 1 else curves[0]
+                            curves[0].loss[steps], curves[0].acc[steps], stop_factor=STOP_FACTOR)
+    shown = median_curve(curves, stop_factor=STOP_FACTOR) if repeats > 1 else curves[0]
     analysed = shown.curve if repeats > 1 else shown
     suggestions = {name: suggest(analysed, name) for name in ("accuracy", "steepest")}
 
@@ -231,10 +235,10 @@ def test_a_curve_smoothed_and_stopped_a_chunk_at_a_time_is_the_whole_curves():
     for start in range(0, loss.size, 37):
         part = smoother.add(loss[start:start + 37])
         chunks.append(part)
-        at = stop_index(part, 4.0, least)
+        at = stop_index(part, STOP_FACTOR, least)
         if at is not None:
             stop = start + at
             break
         least = min(least, part.min())
     np.testing.assert_array_equal(np.concatenate(chunks), whole[:len(np.concatenate(chunks))])
-    assert stop == stop_index(whole, 4.0) and stop is not None
+    assert stop == stop_index(whole, STOP_FACTOR) and stop is not None

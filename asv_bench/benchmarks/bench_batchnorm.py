@@ -28,7 +28,7 @@ class Batchnorm(Benchmark):
                                 self.run_var, self.S, self.gamma, self.beta, 0.9, 1e-5, True)
 
     def time_batchnorm_forward_infer(self, dtype, n, m):
-        batchnorm_forward_infer(self.H, self.S, self.run_mean, self.run_var, self.gamma,
+        batchnorm_forward_infer(self.H, self.run_mean, self.run_var, self.S, self.gamma,
                                 self.beta, 1e-5, True)
 
     def time_batchnorm_backward(self, dtype, n, m):

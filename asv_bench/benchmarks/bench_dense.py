@@ -31,7 +31,7 @@ class Dense(Benchmark):
         dense_backward(self.dW, self.db, self.G, self.X, self.W, 0.005)
 
     def time_dense_backward_input(self, dtype, n):
-        dense_backward_input(self.dX, self.G, self.W, self.X, 1.0)
+        dense_backward_input(self.dX, self.G, self.X, self.W, 1.0)
 
     def time_column_sums(self, dtype, n):
         column_sums(self.db, self.G)

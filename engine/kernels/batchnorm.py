@@ -3,7 +3,8 @@
 Training mode normalises with the batch's mean and (biased) variance and updates the
 running averages; inference mode normalises with the running averages. The ReLU is fused
 into the forward pass. Forward overwrites H, S_hat, mu, inv_std; backward overwrites
-dgamma, dbeta and turns G into dS in place.
+dgamma, dbeta and turns G into dS in place. The running statistics are the layer's state:
+they follow the outputs in both forward passes, updated (training) or read (inference).
 
     S       : float[n, m]   affine output of the layer (X W^T, no bias)
     S_hat   : float[n, m]   normalised S, kept for the backward pass
@@ -32,24 +33,24 @@ def batchnorm_forward_train(H, S_hat, mu, inv_std, running_mean, running_var, S,
     n_blocks = (S.shape[1] + _COLUMN_BLOCK - 1) // _COLUMN_BLOCK
     if serial(S.size):
         for blk in range(n_blocks):
-            _forward_train_block(blk, H, S_hat, mu, inv_std, running_mean, running_var, S,
-                                 gamma, beta, alpha, eps, relu)
+            _forward_train_block(H, S_hat, mu, inv_std, running_mean, running_var, S, gamma,
+                                 beta, alpha, eps, relu, blk)
     else:
-        _forward_train_parallel(n_blocks, H, S_hat, mu, inv_std, running_mean, running_var, S,
-                                gamma, beta, alpha, eps, relu)
+        _forward_train_parallel(H, S_hat, mu, inv_std, running_mean, running_var, S, gamma,
+                                beta, alpha, eps, relu, n_blocks)
 
 
 @njit(parallel=prange_only(), cache=True)
-def _forward_train_parallel(n_blocks, H, S_hat, mu, inv_std, running_mean, running_var, S,
-                            gamma, beta, alpha, eps, relu):
+def _forward_train_parallel(H, S_hat, mu, inv_std, running_mean, running_var, S, gamma, beta,
+                            alpha, eps, relu, n_blocks):
     for blk in prange(n_blocks):
-        _forward_train_block(blk, H, S_hat, mu, inv_std, running_mean, running_var, S,
-                             gamma, beta, alpha, eps, relu)
+        _forward_train_block(H, S_hat, mu, inv_std, running_mean, running_var, S, gamma,
+                             beta, alpha, eps, relu, blk)
 
 
 @njit(cache=True, inline="always")
-def _forward_train_block(blk, H, S_hat, mu, inv_std, running_mean, running_var, S, gamma,
-                         beta, alpha, eps, relu):
+def _forward_train_block(H, S_hat, mu, inv_std, running_mean, running_var, S, gamma, beta,
+                         alpha, eps, relu, blk):
     n, m = S.shape
     lo = blk * _COLUMN_BLOCK
     hi = min(lo + _COLUMN_BLOCK, m)
@@ -82,23 +83,23 @@ def _forward_train_block(blk, H, S_hat, mu, inv_std, running_mean, running_var, 
 
 
 @njit(cache=True)
-def batchnorm_forward_infer(H, S, running_mean, running_var, gamma, beta, eps, relu):
+def batchnorm_forward_infer(H, running_mean, running_var, S, gamma, beta, eps, relu):
     """Normalise with the running statistics (inference mode)."""
     if serial(S.size):
         for i in range(S.shape[0]):
-            _forward_infer_row(H[i], S[i], running_mean, running_var, gamma, beta, eps, relu)
+            _forward_infer_row(H[i], running_mean, running_var, S[i], gamma, beta, eps, relu)
     else:
-        _forward_infer_parallel(H, S, running_mean, running_var, gamma, beta, eps, relu)
+        _forward_infer_parallel(H, running_mean, running_var, S, gamma, beta, eps, relu)
 
 
 @njit(parallel=prange_only(), cache=True)
-def _forward_infer_parallel(H, S, running_mean, running_var, gamma, beta, eps, relu):
+def _forward_infer_parallel(H, running_mean, running_var, S, gamma, beta, eps, relu):
     for i in prange(S.shape[0]):
-        _forward_infer_row(H[i], S[i], running_mean, running_var, gamma, beta, eps, relu)
+        _forward_infer_row(H[i], running_mean, running_var, S[i], gamma, beta, eps, relu)
 
 
 @njit(cache=True, inline="always")
-def _forward_infer_row(h, s, running_mean, running_var, gamma, beta, eps, relu):
+def _forward_infer_row(h, running_mean, running_var, s, gamma, beta, eps, relu):
     for j in range(s.shape[0]):
         scale = gamma[j] / np.sqrt(running_var[j] + eps)
         y = scale * (s[j] - running_mean[j]) + beta[j]

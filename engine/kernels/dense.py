@@ -129,7 +129,7 @@ def _add_scaled(out, a, c):
 
 
 @njit(cache=True)
-def dense_backward_input(dX, G, W, X, scale):
+def dense_backward_input(dX, G, X, W, scale):
     """dX = (G W) masked where X <= 0 (the ReLU that produced X), times scale elsewhere.
 
     scale is 1, or 1 / (1 - p) under inverted dropout: a dropped unit has X == 0, so the

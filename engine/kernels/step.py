@@ -16,6 +16,13 @@ Layer l maps d_l = dims[l] inputs to m_l = dims[l + 1] outputs. Per layer, `layo
                         normalised output, layer output (H == S for a layer without BN,
                         whose ReLU runs in place; the last layer's H holds the scores)
     MU, INV_STD         offsets into acts of float[m_l] batch statistics
+
+Argument order (the package's, with one place for the slabs): the arrays a caller reads
+results from (out, losses_out, correct_out), then `buf`, the network's slabs (its
+parameters and state, which training updates, and the workspace every pass writes), then
+the inputs (X, y, data, order, etas), then wt (the weights transposed), then cfg and the
+other scalars. buf keeps that place in the one function that only reads it
+(`transposed_weights`).
 """
 from collections import namedtuple
 
@@ -24,6 +31,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
+from . import LOSS_CODES
 from .batch import gather
 from .batchnorm import batchnorm_backward, batchnorm_forward_infer, batchnorm_forward_train
 from .blas import copy_matrix, gemm
@@ -43,7 +51,7 @@ numba.get_num_threads()
 W, B, GAMMA, BETA, RUN_MEAN, RUN_VAR, S, S_HAT, H, MU, INV_STD = range(11)
 N_FIELDS = 11
 
-XENT, SVM = 0, 1
+XENT, SVM = LOSS_CODES["xent"], LOSS_CODES["svm"]  # ints Numba compiles in (not the dict)
 
 # Random streams: one key per (stream, step) so draws never overlap between uses.
 AUGMENT_STREAM = 0
@@ -69,8 +77,9 @@ StepConfig = namedtuple(
      "seed", "kernels"],
 )
 StepConfig.__doc__ = """Scalars of a training step: L2 lam, SGD momentum mu and Nesterov flag,
-dropout rate p, loss (XENT or SVM), label_smoothing (float, XENT only; SVM ignores it),
-batch-norm running-average alpha and eps, the seed, and the optional Kernels compiled in."""
+dropout rate p, loss (its code in LOSS_CODES: XENT or SVM), label_smoothing (float, XENT
+only; SVM ignores it), batch-norm running-average alpha and eps, the seed, and the optional
+Kernels compiled in."""
 
 Kernels = namedtuple("Kernels", ["batch_norm", "dropout", "svm"])
 Kernels.__doc__ = """Which optional kernels the compiled step holds: each True, or None for
@@ -117,7 +126,7 @@ def _vector(slab, off, size):
 
 
 @njit(cache=True, inline="always")
-def forward(buf, cfg, X, train, step, wt):
+def forward(buf, X, wt, cfg, train, step):
     """Scores of the rows of X (float[n, D]) in the last layer's H block; returns that view.
 
     train: batch statistics for BN (and running averages updated), dropout applied with
@@ -159,7 +168,7 @@ def forward(buf, cfg, X, train, step, wt):
                                          run_mean, run_var, s, gamma, beta,
                                          cfg.bn_alpha, cfg.bn_eps, not last)
             else:
-                _batchnorm_forward_infer(cfg.kernels.batch_norm, out, s, run_mean, run_var,
+                _batchnorm_forward_infer(cfg.kernels.batch_norm, out, run_mean, run_var, s,
                                          gamma, beta, cfg.bn_eps, not last)
         if train and cfg.dropout > 0 and not last:
             _dropout_forward(cfg.kernels.dropout, out, cfg.dropout,
@@ -169,7 +178,7 @@ def forward(buf, cfg, X, train, step, wt):
 
 
 @njit(cache=True, inline="always")
-def loss_gradient(buf, cfg, scores, y):
+def loss_gradient(buf, scores, y, cfg):
     """Mean data loss of scores (float[n, K]) against y; its gradient goes to grad_a.
 
     XENT smooths its targets by cfg.label_smoothing (so the loss is the smoothed one);
@@ -184,7 +193,7 @@ def loss_gradient(buf, cfg, scores, y):
 
 
 @njit(cache=True, inline="always")
-def backward(buf, cfg, X, lam, eta=-1.0):
+def backward(buf, X, cfg, lam, eta=-1.0):
     """Gradients of every parameter into grads, from the loss gradient in grad_a.
 
     lam: the L2 coefficient whose 2 lam W joins dW here (train_step passes 0 and lets the
@@ -212,7 +221,7 @@ def backward(buf, cfg, X, lam, eta=-1.0):
         db = _vector(buf.grads, lay[B], m) if lay[B] >= 0 else buf.grads[0:0]
         dense_backward(_matrix(buf.grads, lay[W], m, d), db, G, h_in, w, lam)
         if l > 0:
-            dense_backward_input(_matrix(spare, 0, n, d), G, w, h_in, scale)
+            dense_backward_input(_matrix(spare, 0, n, d), G, h_in, w, scale)
             g_slab, spare = spare, g_slab
         if eta >= 0:
             lo, hi = lay[W], lay[W] + m * d
@@ -221,16 +230,16 @@ def backward(buf, cfg, X, lam, eta=-1.0):
 
 
 @njit(cache=True, inline="always")
-def train_step(buf, cfg, X, y, eta, step):
+def train_step(buf, X, y, cfg, eta, step):
     """Forward, backward and SGD update on one batch; returns its mean data loss.
 
     A non-finite loss returns at once, before any parameter changes.
     """
-    scores = forward(buf, cfg, X, True, step, buf.params[:0])
-    loss = loss_gradient(buf, cfg, scores, y)
+    scores = forward(buf, X, buf.params[:0], cfg, True, step)
+    loss = loss_gradient(buf, scores, y, cfg)
     if not np.isfinite(loss):
         return loss
-    backward(buf, cfg, X, 0.0, eta)
+    backward(buf, X, cfg, 0.0, eta)
     nw = buf.n_weights
     # no decay (n_decay 0), typed as the call above so that both share one compiled body
     sgd_momentum(buf.params[nw:], buf.velocity[nw:], buf.grads[nw:], eta, cfg.momentum,
@@ -239,10 +248,11 @@ def train_step(buf, cfg, X, y, eta, step):
 
 
 @njit(cache=True)
-def run_steps(buf, cfg, data, augment, order, first_row, batch_size, step0, etas, losses_out,
-              correct_out):
+def run_steps(losses_out, correct_out, buf, data, order, etas, cfg, augment, first_row,
+              batch_size, step0):
     """len(etas) steps on consecutive batches of `order`, from row `first_row`.
 
+    losses_out: float[>= k], correct_out: int64[>= k], order: int64[N], etas: float64[k].
     Step k gathers the images order[first_row + k B : first_row + (k+1) B] and uses
     eta = etas[k]; its mean loss goes to losses_out[k] and the number of the batch's images
     that its scores (before the update) classify right to correct_out[k]. Returns the
@@ -260,7 +270,7 @@ def run_steps(buf, cfg, data, augment, order, first_row, batch_size, step0, etas
                derive_key(cfg.seed, AUGMENT_STREAM, step))
         for i in range(batch_size):
             y[i] = data.labels[rows[i]]
-        losses_out[k] = train_step(buf, cfg, X, y, etas[k], step)
+        losses_out[k] = train_step(buf, X, y, cfg, etas[k], step)
         if not np.isfinite(losses_out[k]):
             return k
         correct_out[k] = _count_correct(scores, y)  # the backward pass leaves the scores
@@ -268,7 +278,7 @@ def run_steps(buf, cfg, data, augment, order, first_row, batch_size, step0, etas
 
 
 @njit(cache=True)
-def evaluate(buf, cfg, data, index, augment):
+def evaluate(buf, data, index, cfg, augment):
     """Inference over the images data.images[index] in chunks of n_max rows.
 
     Returns (sum of per-image data losses, number correct). The split is never
@@ -279,25 +289,25 @@ def evaluate(buf, cfg, data, index, augment):
     correct = 0
     for start in range(0, index.shape[0], n_max):
         rows = index[start:start + n_max]
-        scores = _infer_chunk(buf, cfg, data, rows, augment, buf.params[:0])
+        scores = _infer_chunk(buf, data, rows, buf.params[:0], cfg, augment)
         y = buf.targets[:rows.shape[0]]
         for i in range(rows.shape[0]):
             y[i] = data.labels[rows[i]]
-        total_loss += loss_gradient(buf, cfg, scores, y) * rows.shape[0]
+        total_loss += loss_gradient(buf, scores, y, cfg) * rows.shape[0]
         correct += _count_correct(scores, y)
     return total_loss, correct
 
 
 @njit(cache=True)
-def predict_scores(out, buf, cfg, data, index, augment, wt):
-    """Scores (float[len(index), K]) of the images data.images[index], in inference mode,
+def predict_scores(out, buf, data, index, wt, cfg, augment):
+    """out (float[len(index), K]) = scores of the images data.images[index], in inference mode,
     the products summed in order (wt: `transposed_weights`), so that a row's scores never
     depend on the rows predicted with it."""
     n_max = buf.inputs.shape[0]
     for start in range(0, index.shape[0], n_max):
         rows = index[start:start + n_max]
         copy_matrix(out[start:start + rows.shape[0]],
-                    _infer_chunk(buf, cfg, data, rows, augment, wt))
+                    _infer_chunk(buf, data, rows, wt, cfg, augment))
 
 
 @njit(cache=True)
@@ -312,12 +322,12 @@ def transposed_weights(wt, buf):
 
 
 @njit(cache=True)
-def _infer_chunk(buf, cfg, data, rows, augment, wt):
+def _infer_chunk(buf, data, rows, wt, cfg, augment):
     """Gather the images data.images[rows] (at most n_max) and return their scores."""
     X = buf.inputs[:rows.shape[0]]
     gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment,
            np.uint64(0))
-    return forward(buf, cfg, X, False, 0, wt)
+    return forward(buf, X, wt, cfg, False, 0)
 
 
 @njit(cache=True)

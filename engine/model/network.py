@@ -14,7 +14,7 @@ import numpy as np
 from ..data.preprocessing import Preprocessing, Standardise
 from ..errors import DataError, SettingError, require
 from ..initializers import init_std
-from ..kernels import step
+from ..kernels import LOSS_CODES, step
 from ..kernels.batch import NO_AUGMENT
 from ..kernels.losses import softmax
 from ..runtime.threads import blas_single
@@ -23,7 +23,6 @@ from .spec import NetworkSpec
 
 __all__ = ["Network", "NetworkSpec", "plan_layout"]  # the spec travels with the network
 
-_LOSS_CODES = {"xent": step.XENT, "svm": step.SVM}
 _NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64}
 _ALIGN = 16  # slab offsets start on 64-byte lines for float32
 
@@ -302,7 +301,7 @@ class Network:
         spec = self.spec
         return step.StepConfig(
             lam=float(spec.lam), momentum=self.momentum, nesterov=self.nesterov,
-            dropout=float(spec.dropout), loss=_LOSS_CODES[spec.loss],
+            dropout=float(spec.dropout), loss=LOSS_CODES[spec.loss],
             label_smoothing=float(spec.label_smoothing), bn_alpha=float(spec.bn_alpha),
             bn_eps=float(spec.bn_eps), seed=self.seed, kernels=step.Kernels(
                 batch_norm=_on(spec.batch_norm), dropout=_on(spec.dropout > 0),
@@ -371,7 +370,7 @@ class Network:
         out = np.empty((index.size, self.spec.n_classes), dtype=self.dtype)
         wt = np.empty_like(self._buf.params)
         step.transposed_weights(wt, self._buf)
-        step.predict_scores(out, self._buf, self._config(), source, index, NO_AUGMENT, wt)
+        step.predict_scores(out, self._buf, source, index, wt, self._config(), NO_AUGMENT)
         return out
 
     # -- float-array API ---------------------------------------------------------------------
@@ -405,8 +404,8 @@ class Network:
         train=True uses batch statistics (updating the running ones) and dropout.
         """
         X = self._checked_inputs(X)
-        return step.forward(self._buf, self._config(), X, bool(train), int(step_number),
-                            self._buf.params[:0]).copy()
+        return step.forward(self._buf, X, self._buf.params[:0], self._config(), bool(train),
+                            int(step_number)).copy()
 
     @_compiled
     def loss_and_gradients(self, X, y, step_number=0):
@@ -414,9 +413,9 @@ class Network:
         X = self._checked_inputs(X)
         y = self._checked_labels(y, X.shape[0])
         cfg = self._config()
-        scores = step.forward(self._buf, cfg, X, True, int(step_number), self._buf.params[:0])
-        loss = step.loss_gradient(self._buf, cfg, scores, y)
-        step.backward(self._buf, cfg, X, cfg.lam)
+        scores = step.forward(self._buf, X, self._buf.params[:0], cfg, True, int(step_number))
+        loss = step.loss_gradient(self._buf, scores, y, cfg)
+        step.backward(self._buf, X, cfg, cfg.lam)
         return float(loss)
 
     @_compiled
@@ -425,9 +424,9 @@ class Network:
         X = self._checked_inputs(X)
         y = self._checked_labels(y, X.shape[0])
         cfg = self._config()
-        scores = step.forward(self._buf, cfg, X, bool(train), int(step_number),
-                              self._buf.params[:0])
-        loss = float(step.loss_gradient(self._buf, cfg, scores, y))
+        scores = step.forward(self._buf, X, self._buf.params[:0], cfg, bool(train),
+                              int(step_number))
+        loss = float(step.loss_gradient(self._buf, scores, y, cfg))
         return loss + self.penalty(), loss
 
     @_compiled
@@ -439,7 +438,7 @@ class Network:
         """
         X = self._checked_inputs(X)
         y = self._checked_labels(y, X.shape[0])
-        return float(step.train_step(self._buf, self._config(), X, y, float(eta),
+        return float(step.train_step(self._buf, X, y, self._config(), float(eta),
                                      int(step_number)))
 
     def penalty(self):
@@ -472,9 +471,9 @@ class Network:
         elif correct_out.dtype != np.int64 or correct_out.ndim != 1 or correct_out.size < len(etas):
             raise ValueError(f"correct_out must be a 1-d int64 array of at least {len(etas)} "
                              f"entries")
-        return int(step.run_steps(self._buf, self._config(), source, augment, order,
-                                  int(first_row), int(batch_size), int(step0), etas, losses_out,
-                                  correct_out))
+        return int(step.run_steps(losses_out, correct_out, self._buf, source, order, etas,
+                                  self._config(), augment, int(first_row), int(batch_size),
+                                  int(step0)))
 
     def _check_steps(self, source, order, first_row, batch_size, step0, etas, losses_out):
         if not isinstance(source, step.BatchSource) or source.images.ndim != 2 or \
@@ -511,7 +510,7 @@ class Network:
         index = _checked_index(index, source.images.shape[0])
         if index.size == 0:
             raise ValueError("index selects no images")
-        total, correct = step.evaluate(self._buf, self._config(), source, index, NO_AUGMENT)
+        total, correct = step.evaluate(self._buf, source, index, self._config(), NO_AUGMENT)
         loss = total / index.size
         return {"cost": loss + self.penalty(), "loss": loss, "accuracy": correct / index.size}
 

@@ -11,7 +11,7 @@ import sys
 
 from ..errors import UserError
 
-MAX_THREADS = 4096  # as the threads setting's limit (settings.TRAIN)
+MAX_THREADS = 4096  # also the threads setting's limit (settings.TRAIN)
 THREADING_LAYERS = ("default", "safe", "forksafe", "threadsafe", "omp", "tbb", "workqueue")
 
 

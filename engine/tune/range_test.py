@@ -104,7 +104,7 @@ def run_range_test(config, test=RangeTest(), dataset=None, split=None, cache_dir
             lambda step, total, r=repeat: on_segment(r, step, total)))
         curves.append(curve)
         seconds += spent
-    band = median_curve(curves, BETA, test.stop_factor)
+    band = median_curve(curves, BETA, stop_factor=test.stop_factor)
     suggestions = {}
     for name in RULES:
         try:
@@ -145,7 +145,7 @@ def _one_test(trainer, test, on_segment):
         least = min(least, float(smoothed.min()))
     n = trainer.step
     curve = Curve.build(etas[:n], trainer.losses[:n], trainer.batch_accuracies[:n], val_steps,
-                        val_loss, val_acc, BETA, test.stop_factor)
+                        val_loss, val_acc, BETA, stop_factor=test.stop_factor)
     return curve, trainer.seconds
 
 

@@ -71,7 +71,7 @@ def test_forward_infer_normalises_with_running_statistics(n, m, relu, layer, gar
                                                           assert_close):
     p, q = layer(n, m)
     H = garbage(n, m)
-    batchnorm_forward_infer(H, p.S, p.running_mean, p.running_var, p.gamma, p.beta, EPS, relu)
+    batchnorm_forward_infer(H, p.running_mean, p.running_var, p.S, p.gamma, p.beta, EPS, relu)
     out = q.gamma * (q.S - q.running_mean) / np.sqrt(q.running_var + EPS) + q.beta
     assert_close(H, np.maximum(out, 0) if relu else out)
 

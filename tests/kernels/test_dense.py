@@ -89,7 +89,7 @@ def test_dense_backward_input_masks_by_relu_and_scales(n, d, m, scale, randn, ga
     G, W = randn(n, m), randn(m, d)
     X = np.maximum(randn(n, d), 0)  # a ReLU output: about half the entries are exactly 0
     dX = garbage(n, d)
-    dense_backward_input(dX, G, W, X, scale)
+    dense_backward_input(dX, G, X, W, scale)
     expected = (G.astype(np.float64) @ W.astype(np.float64)) * (X > 0) * scale
     assert_close(dX, expected)
     assert np.all(dX[X == 0] == 0)

@@ -493,10 +493,10 @@ def test_the_svm_loss_ignores_label_smoothing_in_the_step_config():
     X, y = batch(0)
     cfg = net._config()
     results = []
-    for eps in (0.0, 0.3):
-        smoothed = cfg._replace(label_smoothing=eps)
-        scores = step.forward(net._buf, smoothed, X, True, 0, net._buf.params[:0])
-        loss = step.loss_gradient(net._buf, smoothed, scores, y)
+    for smoothing in (0.0, 0.3):
+        smoothed = cfg._replace(label_smoothing=smoothing)
+        scores = step.forward(net._buf, X, net._buf.params[:0], smoothed, True, 0)
+        loss = step.loss_gradient(net._buf, scores, y, smoothed)
         results.append((loss, net._buf.grad_a[:N_ROWS * K].copy()))
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
