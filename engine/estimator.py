@@ -9,8 +9,8 @@ an epoch does no Python work per step. Under standardisation that form is X itse
 copied when its rows are uint8 or already in the network's dtype and C order (any other X
 is converted once, as scikit-learn's own estimators convert it); ZCA whitens X once per
 fit or prediction call, into an int16 copy. Prediction goes through `Network.scores`: one
-compiled call that takes the network's n_max rows at a time, always a whole n_max, so that
-a row's scores never depend on the rows predicted with it.
+compiled call, whose products are summed in a fixed order, so that a row's scores never
+depend on the rows predicted with it.
 
 The rows the kernels read are handed over as read-only views, writeable or not: Numba
 compiles the gathering callers once per kind of array, so one read-only kind serves
@@ -441,12 +441,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         net = self.network_
         with self._threads(net, net.max_batch):
             if _readable_as_is(X, net.dtype):
-                return _scores_in_whole_chunks(net, _readable_rows(X, net.dtype))
+                return net.scores(source_of(net, _readable_rows(X, net.dtype)))
             out = np.empty((X.shape[0], self.classes_.size), net.dtype)
-            rows = max(1, CONVERT_ROWS // net.max_batch) * net.max_batch
-            for start in range(0, X.shape[0], rows):
-                chunk = _readable_rows(X[start:start + rows], net.dtype)
-                out[start:start + chunk.shape[0]] = _scores_in_whole_chunks(net, chunk)
+            for start in range(0, X.shape[0], CONVERT_ROWS):
+                chunk = _readable_rows(X[start:start + CONVERT_ROWS], net.dtype)
+                out[start:start + chunk.shape[0]] = net.scores(source_of(net, chunk))
             return out
 
     # -- fitted parameters in scikit-learn's orientation ---------------------------------------
@@ -647,18 +646,3 @@ def _split(rows, labels, train, val):
     none = np.zeros(0, np.int64)
     return Split("estimator", *(Part(rows, labels, index) for index in
                                 (train, none if val is None else val, none)))
-
-
-def _scores_in_whole_chunks(net, rows):
-    """Scores of rows (uint8 or float, as `_readable_rows` gives them) in inference mode.
-
-    The compiled call takes n_max rows at a time, and here every call is a whole n_max: the
-    last chunk is padded with copies of row 0. BLAS rounds a row's products differently
-    (by ~1e-7 relative in float32) depending on how many rows share the product, so
-    without the padding a row's scores would depend on how many rows it was predicted
-    with; with it they never do, at the price of a full chunk for a short X.
-    """
-    n, n_max = rows.shape[0], net.max_batch
-    index = np.zeros(-(-n // n_max) * n_max, np.int64)
-    index[:n] = np.arange(n)
-    return net.scores(source_of(net, rows), index)[:n]
