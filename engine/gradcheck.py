@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .errors import SettingError, require
-from .model.network import buffer_bytes, check_memory
+from .model.layout import buffer_bytes, check_memory
 from .settings import GRAD_CHECK, check_settings
 
 METHODS = ("centred", "forward")

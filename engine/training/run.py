@@ -11,7 +11,8 @@ import numpy as np
 from ..data import Dataset, Split, dataset_sha256, load_dataset, make_split, resolve_source
 from ..data.preprocessing import fit_preprocessing
 from ..errors import SettingError, UserError, require
-from ..model.network import EVAL_CHUNK, buffer_bytes, check_memory
+from ..model.layout import buffer_bytes, check_memory
+from ..model.network import EVAL_CHUNK
 from ..model.npz import load_network, save_network
 from ..plots import curves_figure, schedule_figure, templates_figure
 from ..runtime.threads import use_threads

@@ -1,6 +1,6 @@
 """The calls whose POSIX form other systems lack, in one portable form each: open flags,
-whether a process lives, a read at an offset, the CPU's model and feature flags. (Locks are
-`lock.py`'s, the BLAS libraries `runtime.blas_libraries`'.)"""
+whether a process lives, the physical memory, a read at an offset, the CPU's model and
+feature flags. (Locks are `lock.py`'s, the BLAS libraries `runtime.blas_libraries`'.)"""
 import os
 import platform
 
@@ -23,6 +23,11 @@ def pid_alive(pid):
         return psutil.pid_exists(pid)
     except OverflowError:  # not a pid this system can have
         return False
+
+
+def physical_memory():
+    """Bytes of the machine's physical memory (os.sysconf's pages are POSIX only)."""
+    return psutil.virtual_memory().total
 
 
 def read_at(fd, size, offset):
