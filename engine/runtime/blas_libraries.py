@@ -170,7 +170,7 @@ def _fastest(files, cache_dir):
     libraries = {name: lib for name, lib in libraries.items() if lib is not None}
     if len(libraries) < 2:
         return None
-    seconds = {name: measure(lib) for name, lib in libraries.items()}
+    seconds = measure(libraries)
     choice = _with_margin(seconds)
     fresh = _entries(path)  # as it is now: another process may have added its key meanwhile
     _write_json(path, {"choices": [e for e in fresh if e.get("key") != key]
@@ -254,24 +254,30 @@ PROBE_PRODUCTS = [(256, 1024, 3072, False, True), (1024, 3072, 256, True, False)
                   (100, 50, 3072, False, True), (50, 3072, 100, True, False)]
 
 
-def measure(lib, repeats=5):
-    """Seconds of PROBE_PRODUCTS in float32 through lib: the sum over products of the
-    median of `repeats` calls, after one warm-up call each (about 0.1-0.5 s in all)."""
+def measure(libraries, repeats=5):
+    """{name: seconds} of PROBE_PRODUCTS in float32 through each Library of {name: lib}:
+    per product, the least of `repeats` calls after a warm-up call, summed (about 0.1-0.5 s
+    a library in all). The libraries take turns call by call, so that a load that comes and
+    goes on a shared machine weighs on each alike, and the least of the calls is what a
+    product costs with the cores to itself."""
     import numpy as np
 
     rng = np.random.default_rng(0)
-    sgemm = _ctypes_sgemm(lib)
-    total = 0.0
+    sgemms = {name: _ctypes_sgemm(lib) for name, lib in libraries.items()}
+    total = dict.fromkeys(libraries, 0.0)
     for m, n, k, trans_a, trans_b in PROBE_PRODUCTS:
         A = rng.standard_normal((k, m) if trans_a else (m, k), dtype=np.float32)
         B = rng.standard_normal((n, k) if trans_b else (k, n), dtype=np.float32)
         C = np.empty((m, n), np.float32)
-        times = []
-        for _ in range(repeats + 1):
-            start = time.perf_counter()
-            sgemm(C, A, B, trans_a, trans_b)
-            times.append(time.perf_counter() - start)
-        total += sorted(times[1:])[repeats // 2]
+        least = dict.fromkeys(libraries, float("inf"))
+        for call in range(repeats + 1):
+            for name, sgemm in sgemms.items():
+                start = time.perf_counter()
+                sgemm(C, A, B, trans_a, trans_b)
+                if call:  # the first call of each warms it up
+                    least[name] = min(least[name], time.perf_counter() - start)
+        for name in libraries:
+            total[name] += least[name]
     return total
 
 

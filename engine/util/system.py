@@ -4,8 +4,6 @@ feature flags. (Locks are `lock.py`'s, the BLAS libraries `runtime.blas_librarie
 import os
 import platform
 
-import psutil
-
 CPUINFO = "/proc/cpuinfo"  # Linux's; other systems have no such file
 # Open flags that some systems lack, 0 there: Windows has no O_NONBLOCK (nor FIFOs that block
 # an open), and opens files as text, translating line ends, unless given O_BINARY.
@@ -19,6 +17,8 @@ def pid_alive(pid):
     Not os.kill(pid, 0): on Windows that terminates the process."""
     if pid <= 0:  # kill(0) and kill(-1) would address process groups
         return False
+    import psutil  # on first use: its import costs a start-up ~15 ms
+
     try:
         return psutil.pid_exists(pid)
     except OverflowError:  # not a pid this system can have
@@ -27,6 +27,8 @@ def pid_alive(pid):
 
 def physical_memory():
     """Bytes of the machine's physical memory (os.sysconf's pages are POSIX only)."""
+    import psutil
+
     return psutil.virtual_memory().total
 
 

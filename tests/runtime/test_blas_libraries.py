@@ -67,7 +67,7 @@ def test_auto_measures_once_and_then_reads_its_choice(tmp_path, monkeypatch):
     files = blas_libraries.installed()
     calls = []
     real = blas_libraries.measure
-    monkeypatch.setattr(blas_libraries, "measure", lambda lib: calls.append(lib.name) or real(lib))
+    monkeypatch.setattr(blas_libraries, "measure", lambda libs: calls.extend(libs) or real(libs))
     first = choose(files, "auto", cache_dir=tmp_path)
     entry = blas_libraries.measured_choice(tmp_path, files)
     assert sorted(calls) == INSTALLED
@@ -80,9 +80,9 @@ def test_auto_measures_again_when_the_machine_or_libraries_change(tmp_path, monk
     files = blas_libraries.installed()
     stale = {"choices": [{"key": {"cpu": "another CPU"}, "choice": "openblas", "seconds": {}}]}
     (tmp_path / blas_libraries.CHOICE_FILE).write_text(json.dumps(stale))
-    monkeypatch.setattr(blas_libraries, "measure", lambda lib: {"openblas": 2.0, "mkl": 1.0}[lib.name])
+    monkeypatch.setattr(blas_libraries, "measure", lambda libs: {"openblas": 2.0, "mkl": 1.0})
     assert choose(files, "auto", cache_dir=tmp_path).name == "mkl"
-    monkeypatch.setattr(blas_libraries, "measure", lambda lib: {"openblas": 1.0, "mkl": 2.0}[lib.name])
+    monkeypatch.setattr(blas_libraries, "measure", lambda libs: {"openblas": 1.0, "mkl": 2.0})
     (tmp_path / blas_libraries.CHOICE_FILE).write_text("{not json")
     assert choose(files, "auto", cache_dir=tmp_path).name == "openblas"
 
@@ -92,7 +92,7 @@ def test_auto_keeps_every_other_keys_choice(tmp_path, monkeypatch):
     files = blas_libraries.installed()
     other = {"key": {"cpu": "another CPU"}, "choice": "mkl", "seconds": {"mkl": 1.0}}
     (tmp_path / blas_libraries.CHOICE_FILE).write_text(json.dumps({"choices": [other]}))
-    monkeypatch.setattr(blas_libraries, "measure", lambda lib: {"openblas": 2.0, "mkl": 1.0}[lib.name])
+    monkeypatch.setattr(blas_libraries, "measure", lambda libs: {"openblas": 2.0, "mkl": 1.0})
     choose(files, "auto", cache_dir=tmp_path)
     entries = json.loads((tmp_path / blas_libraries.CHOICE_FILE).read_text())["choices"]
     assert other in entries and len(entries) == 2
@@ -104,8 +104,40 @@ def test_auto_keeps_every_other_keys_choice(tmp_path, monkeypatch):
     ({"openblas": 0.9, "mkl": 1.0}, "openblas")])
 def test_auto_takes_another_library_only_when_it_is_clearly_faster(seconds, choice, tmp_path,
                                                                     monkeypatch):
-    monkeypatch.setattr(blas_libraries, "measure", lambda lib: seconds[lib.name])
+    monkeypatch.setattr(blas_libraries, "measure", lambda libs: seconds)
     assert choose(blas_libraries.installed(), "auto", cache_dir=tmp_path).name == choice
+
+
+def test_the_libraries_are_measured_in_turns_by_their_fastest_calls(monkeypatch):
+    """A load that comes and goes (here: every third call is slow, whichever library makes
+    it) weighs on each library alike: each product's least call counts."""
+    libraries = {name: blas_libraries.load(name, path)
+                 for name, path in blas_libraries.installed().items()}
+    clock = iter(range(10**6))
+    calls = []
+
+    def fake_sgemm(lib):
+        def sgemm(C, A, B, trans_a, trans_b):
+            calls.append(lib.name)
+        return sgemm
+
+    # each call takes 1 tick, or 100 when its place in the sequence is a multiple of 3
+    ticks = []
+
+    def perf_counter():
+        t = next(clock)
+        if t % 2:  # the end of a call: slow every third call
+            ticks.append(t)
+            return (t - 1) + (100 if len(ticks) % 3 == 0 else 1)
+        return t
+
+    monkeypatch.setattr(blas_libraries, "_ctypes_sgemm", fake_sgemm)
+    monkeypatch.setattr(blas_libraries.time, "perf_counter", perf_counter)
+    seconds = blas_libraries.measure(libraries, repeats=5)
+    n = len(libraries)
+    assert calls[:2 * n] == [*libraries, *libraries]  # in turns, call by call
+    assert len(calls) == n * 6 * len(blas_libraries.PROBE_PRODUCTS)
+    assert seconds == dict.fromkeys(libraries, float(len(blas_libraries.PROBE_PRODUCTS)))
 
 
 def test_auto_with_one_library_takes_it_without_measuring(tmp_path):
@@ -123,7 +155,7 @@ def test_each_library_computes_the_probe_products(name):
     C = np.empty((21, 37), np.float32)
     sgemm(C, B, A, True, True)  # C = B^T A^T
     np.testing.assert_allclose(C, (A.astype(np.float64) @ B).T, rtol=1e-4, atol=1e-4)
-    assert blas_libraries.measure(library, repeats=1) > 0
+    assert blas_libraries.measure({library.name: library}, repeats=1)[library.name] > 0
 
 
 # -- every library through the compiled engine, each in its own process ------------------------
