@@ -41,3 +41,12 @@ def test_without_cpuinfo_the_model_is_the_platforms_and_there_are_no_flags(tmp_p
     monkeypatch.setattr(system, "CPUINFO", str(tmp_path / "no-such-file"))  # macOS, Windows
     assert cpu_model() == platform.processor()
     assert cpu_flags() == set()
+
+
+def test_physical_memory_is_sysconfs_where_it_answers_and_psutils_elsewhere(monkeypatch):
+    import psutil
+
+    total = psutil.virtual_memory().total
+    assert system.physical_memory() == total  # Linux: sysconf's pages, the same bytes
+    monkeypatch.setattr(system.os, "sysconf_names", {}, raising=False)  # Windows has none
+    assert system.physical_memory() == total
