@@ -377,14 +377,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """Train the prepared run on a new network (holding the state of `previous`, the
         network continued, if any), epoch by epoch as `_Epochs` watches."""
         config = prepared.config
+        # the velocity carries on within partial_fit's runs only
+        state = None if previous is None else previous.state_dict(
+            STATE_GROUPS if incremental else ("parameters", "running_stats"), copy=False)
         net = build_network(config, prepared.preprocessing, None,
-                            [str(c) for c in self.classes_])
-        if previous is not None:  # the velocity carries on within partial_fit's runs only
-            net.load_state(previous.state_dict(STATE_GROUPS if incremental else
-                                               ("parameters", "running_stats")))
+                            [str(c) for c in self.classes_], state)
         self.network_ = net
         epochs, stop = _Epochs(self, p, incremental), Stop()
         self.n_iter_ = 0
+        interrupted = False
         try:
             with self._threads(net, config.batch_size):
                 run(prepared, observers=[epochs], stop=stop, checkpoint=(net, self._t, ()))
@@ -394,10 +395,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                             f"learning_rate_init (or eta_max)") from None
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
-            stop.end("interrupted")
+            interrupted = True
         if epochs.best is not None:
             net.load_state(epochs.best)
-        if not (stop.ended or incremental or SCHEDULES[p.schedule].cyclical):
+        if not (stop.ended or interrupted or incremental or SCHEDULES[p.schedule].cyclical):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
@@ -482,8 +483,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if saved is not None:
             net = Network(NetworkSpec.from_dict(saved["spec"]), seed=saved["seed"],
                           max_batch=saved["max_batch"], momentum=saved["momentum"],
-                          nesterov=saved["nesterov"])
-            net.load_state(saved["state"])
+                          nesterov=saved["nesterov"], state=saved["state"])
             net.set_preprocessing(self.preprocessing_, saved["class_names"])
             self.network_ = net
 
@@ -641,8 +641,8 @@ def _readable_rows(X, dtype):
     return view
 
 
-def _split(rows, labels, train, val):
+def _split(images, labels, train, val):
     """The Split of a fit: X's rows `train` and `val` (None: no validation), no test."""
     none = np.zeros(0, np.int64)
-    return Split("estimator", *(Part(rows, labels, index) for index in
+    return Split("estimator", *(Part(images, labels, index) for index in
                                 (train, none if val is None else val, none)))

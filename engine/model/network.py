@@ -48,9 +48,12 @@ class Network:
     seed : int, fixes the initial weights and every dropout mask and augmentation draw.
     max_batch : int, the most rows a batch (or an evaluation chunk) may have.
     momentum, nesterov : SGD with momentum mu (0: plain mini-batch SGD), optionally Nesterov.
+    state : a `state_dict` to start from; when it holds every parameter, the initial
+        weights are not drawn at all (a network restored or continued).
     """
 
-    def __init__(self, spec, *, seed=0, max_batch=100, momentum=0.0, nesterov=False):
+    def __init__(self, spec, *, seed=0, max_batch=100, momentum=0.0, nesterov=False,
+                 state=None):
         require(max_batch >= 1, "max_batch", f"must be >= 1, got {max_batch}")
         momentum = SETTINGS["momentum"].check(momentum)
         self.spec = spec
@@ -60,7 +63,10 @@ class Network:
         self.dtype = np.dtype(NUMPY_DTYPES[spec.dtype])
         check_memory(spec, max_batch)
         self._allocate(max_batch)
-        self._init_parameters()
+        given = (state or {}).get("parameters", {})
+        self._init_parameters(draw=set(given) != set(self.parameters))
+        if state is not None:
+            self.load_state(state)
         self.set_preprocessing(Standardise.identity(spec.input_size))
         self.class_names = tuple(str(k) for k in range(spec.n_classes))
         self.image_shape = None
@@ -94,10 +100,11 @@ class Network:
         if max_batch != self.max_batch:
             self._allocate(max_batch, keep=self._buf)
 
-    def _init_parameters(self):
+    def _init_parameters(self, draw=True):
+        """gamma 1, running variances 1 and, when `draw`, the weights drawn by the seed."""
         rng = np.random.default_rng(self.seed)
         spec = self.spec
-        for l in range(spec.n_layers):
+        for l in range(spec.n_layers if draw else 0):
             d = spec.dims[l]
             W = self.parameters[f"W{l + 1}"]
             W[...] = rng.standard_normal(W.shape) * init_std(spec.init, d, spec.sigma)

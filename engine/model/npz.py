@@ -326,10 +326,11 @@ def _image_shape(npz, input_size):
 
 def _rebuild(spec, arrays, max_batch, network_options):
     """The Network of a checked model; options of the caller's may still raise UserError."""
-    net = Network(spec, seed=arrays["seed"], max_batch=max_batch, **network_options)
+    state = {group: {key.split("/", 1)[1]: value for key, value in arrays.items()
+                     if key.startswith(f"{prefix}/")} for group, prefix in FILE_GROUPS.items()}
+    net = Network(spec, seed=arrays["seed"], max_batch=max_batch, state=state,
+                  **network_options)
     net.set_preprocessing(arrays[PREPROCESSING], arrays["class_names"], arrays["image_shape"])
-    net.load_state({group: {name: arrays[f"{prefix}/{name}"] for name in getattr(net, group)}
-                    for group, prefix in FILE_GROUPS.items()})
     return net
 
 

@@ -145,7 +145,7 @@ class Plan:
 
     @property
     def epochs(self):
-        return self.total_steps / self.steps_per_epoch
+        return (self.total_steps - self.first_step) / self.steps_per_epoch
 
     def continuing(self, first_step, first_epoch, schedule_start):
         """This plan run on a network that has trained first_step steps in first_epoch
@@ -379,11 +379,12 @@ def tell(observers, moment, *args):
         getattr(observer, moment)(*args)
 
 
-def build_network(config, preprocessing, image_shape, class_names):
-    """The run's network, with the preprocessing fitted on its split's train part."""
+def build_network(config, preprocessing, image_shape, class_names, state=None):
+    """The run's network, with the preprocessing fitted on its split's train part; state:
+    a `state_dict` to start from (a network continued) instead of the initialisation."""
     spec = config.network_spec(preprocessing.n_features, len(class_names))
     net = Network(spec, seed=config.seed, max_batch=max(config.batch_size, EVAL_CHUNK),
-                  momentum=config.momentum, nesterov=config.nesterov)
+                  momentum=config.momentum, nesterov=config.nesterov, state=state)
     net.set_preprocessing(preprocessing, class_names, image_shape)
     return net
 

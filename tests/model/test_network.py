@@ -652,3 +652,19 @@ def test_a_state_without_copies_is_the_networks_own_slabs(net):
     views = net.state_dict(["parameters"], copy=False)["parameters"]
     views["W1"][...] = 7.0
     assert (net.parameters["W1"] == 7.0).all()
+
+
+def test_a_network_built_from_a_state_holds_it_and_one_without_parameters_draws_them():
+    spec = NetworkSpec(input_size=12, n_classes=3, hidden=(7,), batch_norm=True)
+    trained = Network(spec, seed=4, max_batch=5, momentum=0.9)
+    state = {group: {name: value + 0.5 for name, value in arrays.items()}
+             for group, arrays in trained.state_dict().items()}
+    restored = Network(spec, seed=99, max_batch=5, momentum=0.9, state=state)
+    for group, arrays in state.items():
+        for name, value in arrays.items():
+            np.testing.assert_array_equal(restored.state_dict([group])[group][name], value)
+    running_only = Network(spec, seed=4, max_batch=5, state={"running_stats":
+                                                               state["running_stats"]})
+    fresh = Network(spec, seed=4, max_batch=5)
+    for name, value in fresh.parameters.items():
+        np.testing.assert_array_equal(running_only.parameters[name], value)
