@@ -18,6 +18,7 @@ MKL is started on its GNU OpenMP threading layer, the same libgomp runtime as Nu
 `omp` threading layer, so that one OpenMP pool serves the fused loops and the products; and
 in its strict reproducible mode, so that a seed gives the same bits on any thread count.
 """
+import contextlib
 import ctypes
 import glob
 import json
@@ -27,6 +28,7 @@ import time
 from collections import namedtuple
 from pathlib import Path
 
+from ..util.lock import FileLock
 from ..util.system import cpu_flags, cpu_model
 
 ENV = "CIFAR_ENGINE_BLAS"
@@ -159,20 +161,50 @@ def choose(files, setting=None, cache_dir=None):
 
 def _fastest(files, cache_dir):
     """The Library auto chooses among files, from the machine's cache when it holds this
-    key; None when fewer than two load."""
+    key; None when fewer than two load. Processes that start together (a test run's
+    workers, a search's) measure one at a time, under the cache's lock, and those after the
+    first read its choice: one key gets one choice, whatever the load meant for the probe."""
     path = Path(cache_dir or _user_cache()) / CHOICE_FILE
     key = _machine_key(files)
-    entries = _entries(path)
-    known = next((e for e in entries if e.get("key") == key), None)
+    library = _known(path, key, files)
+    if library is not None:
+        return library
+    with _measuring(path):
+        return _known(path, key, files) or _measured(path, key, files)
+
+
+def _known(path, key, files):
+    """The Library the cache at `path` chose for `key`, or None."""
+    known = next((e for e in _entries(path) if e.get("key") == key), None)
     if known is not None and known.get("choice") in files:
         return load(known["choice"], files[known["choice"]])
+    return None
+
+
+@contextlib.contextmanager
+def _measuring(path):
+    """Hold the cache's lock; without one (no writable cache folder) measure anyway."""
+    try:
+        held = FileLock(path.with_name(f"{path.name}.lock")).acquire(blocking=True)
+    except OSError:
+        held = None
+    try:
+        yield
+    finally:
+        if held is not None:
+            held.release()
+
+
+def _measured(path, key, files):
+    """Measure the libraries of `files`, keep the choice for `key` at `path`; the Library,
+    or None when fewer than two load."""
     libraries = {name: load(name, file) for name, file in files.items()}
     libraries = {name: lib for name, lib in libraries.items() if lib is not None}
     if len(libraries) < 2:
         return None
     seconds = measure(libraries)
     choice = _with_margin(seconds)
-    fresh = _entries(path)  # as it is now: another process may have added its key meanwhile
+    fresh = _entries(path)  # as it is now: another checkout may have added its key meanwhile
     _write_json(path, {"choices": [e for e in fresh if e.get("key") != key]
                        + [{"key": key, "choice": choice, "seconds": seconds}]})
     return libraries[choice]

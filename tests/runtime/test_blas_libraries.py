@@ -224,3 +224,28 @@ def test_the_libraries_agree_to_float32_rounding_after_20_steps(tmp_path):
         np.testing.assert_allclose(slab, first, rtol=0, atol=1e-4 * scale, err_msg=name)
     assert any(not np.array_equal(first, slab) for slab in others), \
         "the libraries gave bit-identical results: is the same library running twice?"
+
+
+CHOOSE_WITH_OWN_PREFERENCE = """
+import sys, time
+from cifar_engine.runtime import blas_libraries as b
+first, second = sys.argv[1:3]
+def measure(libraries):
+    time.sleep(0.5)  # both processes probe at once unless the cache's lock orders them
+    return {first: 1.0, second: 2.0}
+b.measure = measure
+print(b.choose(b.installed(), "auto", cache_dir=sys.argv[3]).name)
+"""
+
+
+def test_processes_that_start_together_keep_one_choice(tmp_path):
+    """Two processes whose probes would disagree: the second waits for the first's choice."""
+    assert len(INSTALLED) >= 2, "the test extra installs mkl beside NumPy's OpenBLAS"
+    a, b = INSTALLED[:2]
+    procs = [subprocess.Popen([sys.executable, "-c", CHOOSE_WITH_OWN_PREFERENCE, *order,
+                               str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for order in ((a, b), (b, a))]
+    chosen = [proc.communicate(timeout=120)[0].strip() for proc in procs]
+    assert chosen[0] == chosen[1] and chosen[0] in (a, b)
+    entries = json.loads((tmp_path / blas_libraries.CHOICE_FILE).read_text())["choices"]
+    assert len(entries) == 1 and entries[0]["choice"] == chosen[0]
