@@ -9,6 +9,8 @@ out only those who take them too.
 """
 import contextlib
 import os
+import time
+import warnings
 from pathlib import Path
 
 import filelock
@@ -21,6 +23,9 @@ _KERNEL_LOCK = not issubclass(_BACKEND, filelock.SoftFileLock)
 # filelock keeps a flock's file on release (for the waiters that opened it); ours goes.
 _KEEPS_FILE = _BACKEND is filelock.UnixFileLock
 POLL_SECONDS = 0.01  # how often a waiter tries again
+# A marker still empty this long after it was made is a holder's killed between creating it
+# and writing its record (microseconds apart); filelock never takes one back (see below).
+EMPTY_MARKER_SECONDS = 10.0
 
 
 class LockHeld(UserError):
@@ -54,11 +59,16 @@ class FileLock:
         """Take the lock and return self; wait for it if `blocking`, else raise LockHeld."""
         if self._lock is not None:
             raise RuntimeError(f"{self.path}: this FileLock is already held")
-        lock = _new_lock(self.path)
-        try:
-            lock.acquire(blocking=blocking, poll_interval=POLL_SECONDS)
-        except filelock.Timeout:
-            raise LockHeld(self.path, holder_pid(self.path)) from None
+        lock = None
+        while lock is None:
+            lock = _new_lock(self.path)
+            try:  # a waiter looks for an abandoned empty marker every EMPTY_MARKER_SECONDS
+                lock.acquire(blocking=blocking, timeout=EMPTY_MARKER_SECONDS,
+                             poll_interval=POLL_SECONDS)
+            except filelock.Timeout:
+                lock = _take_abandoned_marker(self.path)
+                if lock is None and not blocking:
+                    raise LockHeld(self.path, holder_pid(self.path)) from None
         self._lock = lock
         return self
 
@@ -86,6 +96,35 @@ def _new_lock(path):
     if _KERNEL_LOCK:
         return _BACKEND(path, thread_local=False, on_acquired=_write_pid)
     return _BACKEND(path, thread_local=False)
+
+
+def _take_abandoned_marker(path):
+    """Take the lock of a marker `path` abandoned empty, as a filelock holding it; else None.
+
+    filelock takes back a dead holder's marker only by its record, and reads an empty marker
+    as held (holders before filelock 3.22 wrote none), so one whose holder was killed right
+    after creating it would stand for ever. Ours all write one: an empty marker older than
+    EMPTY_MARKER_SECONDS is abandoned, and filelock's age-based expiry, which breaks a marker
+    only while it stays the one it judged old, takes it.
+    """
+    if _KERNEL_LOCK or not _is_abandoned(path):
+        return None
+    with warnings.catch_warnings():  # the warning that an expiry can overlap a live holder
+        warnings.filterwarnings("ignore", message=".*lifetime")
+        lock = _BACKEND(path, thread_local=False, lifetime=EMPTY_MARKER_SECONDS)
+    try:
+        lock.acquire(blocking=False)
+    except filelock.Timeout:
+        return None
+    return lock
+
+
+def _is_abandoned(path):
+    try:
+        marker = os.lstat(path)
+    except OSError:
+        return False
+    return marker.st_size == 0 and time.time() - marker.st_mtime >= EMPTY_MARKER_SECONDS
 
 
 def _write_pid(fd):

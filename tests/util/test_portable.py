@@ -20,7 +20,8 @@ time.sleep(60)
 """
 
 # In the folder argv[1]: a lock taken and released, an append after a killed writer's
-# fragment, and a lock refused to a live holder but taken from one killed by SIGKILL.
+# fragment, a lock refused to a live holder but taken from one killed by SIGKILL, and a
+# marker left empty (its holder killed before it wrote its record) taken once it is old.
 ENGINE = """
 import os, subprocess, sys
 from pathlib import Path
@@ -54,6 +55,19 @@ except LockHeld as held:
 holder.kill()
 holder.wait()
 FileLock(path).acquire().release()
+
+lock.EMPTY_MARKER_SECONDS = 1.0
+abandoned = Path(sys.argv[1]) / "abandoned.lock"
+abandoned.touch()
+try:
+    FileLock(abandoned).acquire()
+    raise AssertionError("took a marker that may be a holder's still writing its record")
+except LockHeld as held:
+    assert held.pid is None, held
+taken = FileLock(abandoned).acquire(blocking=True)
+assert abandoned.stat().st_size > 0
+taken.release()
+assert not abandoned.exists()
 print("ok")
 """
 
