@@ -4,13 +4,15 @@ fit fits the preprocessing on the training rows (standardisation, or ZCA whiteni
 `zca` > 0), then trains as every run of the engine trains (`training.run.run`): its
 parameters become a TrainConfig, X's rows a Split, and an Observer (`_Epochs`) keeps
 scikit-learn's counters after each epoch and ends the run by its stopping rule. Every
-batch is gathered from the preprocessing's stored form of X and finished on the way, so
-an epoch does no Python work per step. Under standardisation that form is X itself, never
-copied when its rows are uint8 or already in the network's dtype and C order (any other X
-is converted once, as scikit-learn's own estimators convert it); ZCA whitens X once per
-fit or prediction call, into an int16 copy. Prediction goes through `Network.scores`: one
-compiled call, whose products are summed in a fixed order, so that a row's scores never
-depend on the rows predicted with it.
+batch is gathered from the preprocessing's stored form of X and finished on the way
+(flipped and shifted too, by the Trainer's Augment), so an epoch does no Python work per
+step. Under standardisation that form is X itself, never copied when its rows are uint8 or
+already in the network's dtype and C order (any other X is converted once, as
+scikit-learn's own estimators convert it); ZCA whitens X once per fit or prediction call,
+into an int16 copy. Prediction goes through `Network.scores`: one compiled call, whose
+products are summed in a fixed order, so that a row's scores never depend on the rows
+predicted with it; under tta="flip" through `Network.predict_proba`, the engine's own
+test-time flips (one such call per view).
 
 The rows the kernels read are handed over as read-only views, writeable or not: Numba
 compiles the gathering callers once per kind of array, so one read-only kind serves
@@ -48,18 +50,21 @@ import numpy as np
 
 from .data.preprocessing import fit_preprocessing
 from .data.splits import Part, Split
-from .errors import UserError, require
+from .errors import SettingError, UserError, require
 from .model.network import STATE_GROUPS, Network, NetworkSpec
 from .schedules import SCHEDULES
 from .settings import MAX_SEED, MAX_STEPS, SETTINGS, Setting
 from .training.config import TrainConfig, half_cycle_steps
-from .training.loop import Diverged, Observer, Stop, build_network, make_plan, source_of
+from .training.loop import (Diverged, Observer, Stop, build_network, check_translate,
+                            make_plan)
 from .training.run import Prepared, run
 
 __all__ = ["MLPClassifier"]
 
 CONVERT_ROWS = 4096  # rows of an X that must be converted, converted at a time to predict
 AUTO_BATCH = 200     # batch_size="auto": min(AUTO_BATCH, n_samples), as scikit-learn
+# image_shape=None: the (C, H, W) of rows of these widths (CIFAR's, Fashion-MNIST's)
+IMAGE_SHAPES = {3 * 32 * 32: (3, 32, 32), 1 * 28 * 28: (1, 28, 28)}
 
 
 def _renamed(name, setting, **changes):
@@ -74,13 +79,13 @@ _SETTINGS = {s.name: s for s in (
     Setting("alpha", float, 1e-4, "L2 strength, as scikit-learn's", 0.0, math.inf,
             high_open=True),
     _renamed("learning_rate_init", "eta"),
-    # schedules that need the run's length (one-cycle) have no meaning for partial_fit
-    replace(SETTINGS["schedule"], choices=tuple(name for name, schedule in SCHEDULES.items()
-                                                if not schedule.needs_total)),
+    SETTINGS["schedule"],
     SETTINGS["eta_min"],
     SETTINGS["eta_max"],
     _renamed("n_s", "n_s", default="2ep"),
     SETTINGS["gamma"],
+    SETTINGS["warmup"],
+    SETTINGS["anneal"],
     _renamed("momentum", "momentum", default=0.9),
     _renamed("nesterovs_momentum", "nesterov", default=True),
     Setting("max_iter", int, 200, "Epochs.", 1, MAX_STEPS),
@@ -93,10 +98,15 @@ _SETTINGS = {s.name: s for s in (
     SETTINGS["batch_norm"],
     SETTINGS["dropout"],
     SETTINGS["loss"],
+    SETTINGS["label_smoothing"],
     SETTINGS["dtype"],
     SETTINGS["zca"],
+    SETTINGS["flip"],
+    SETTINGS["translate"],
+    SETTINGS["tta"],
 )}
 _D = {name: setting.default for name, setting in _SETTINGS.items()}
+_NEED_SHAPE = ("flip", "translate", "tta")  # settings that read the rows as images
 _ARCHITECTURE = ("hidden_layer_sizes", "batch_norm", "dtype", "zca")  # fixed once a net exists
 
 
@@ -106,7 +116,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     Features are preprocessed as fit fitted them on the training rows: standardised, or
     ZCA-whitened with zca > 0; the first layer sees ``preprocessing_.transform(X)``. X may
     be any 2-d numeric array (uint8 pixels or floats, C or F order, memory maps); labels of
-    any type, as ``classes_`` holds them.
+    any type, as ``classes_`` holds them. Each row may be an image (image_shape), which
+    flip, translate and tta read.
 
     Parameters
     ----------
@@ -121,16 +132,24 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         into n_samples // batch_size full batches (the remainder sits that epoch out).
     learning_rate_init : float, default=0.01
         The learning rate eta of the constant schedule.
-    schedule : {"constant", "triangular", "triangular2", "exp_range"}, default="constant"
-        Learning-rate schedule (`cifar_engine.schedules.eta_schedule`). The cyclical ones
+    schedule : str, default="constant"
+        Learning-rate schedule (`cifar_engine.schedules.eta_schedule`): "constant",
+        "triangular", "triangular2", "exp_range" or "one-cycle". The cyclical ones
         move eta between eta_min and eta_max in half cycles of n_s steps; the schedule
-        restarts with each fit and continues across partial_fit calls.
+        restarts with each fit and continues across partial_fit calls. one-cycle (fit
+        only: partial_fit refuses it) rises from eta_min to eta_max over the first warmup
+        of the fit's max_iter epochs, then decays to 0 at their end; it spans max_iter
+        epochs even when the stopping rule ends the fit sooner.
     eta_min, eta_max : float, default=1e-5, 0.1
-        Range of a cyclical schedule.
+        Range of a cyclical or one-cycle schedule.
     n_s : int or str, default="2ep"
         Half cycle of a cyclical schedule: steps (500) or epochs ("2ep").
     gamma : float, default=1.0
         Per-step amplitude decay of exp_range, in (0, 1].
+    warmup : float, default=0.2
+        Fraction of the fit over which one-cycle warms up, in (0, 1).
+    anneal : {"cos", "linear"}, default="cos"
+        How one-cycle decays from eta_max to 0 after its warm-up.
     momentum : float, default=0.9
         SGD momentum mu in [0, 1).
     nesterovs_momentum : bool, default=True
@@ -150,12 +169,32 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         Inverted-dropout rate on the hidden layers.
     loss : {"xent", "svm"}, default="xent"
         Softmax cross-entropy, or the multi-class SVM hinge loss (no predict_proba).
+    label_smoothing : float, default=0.0
+        Cross-entropy against targets smoothed by s in [0, 1): s / K on every class plus
+        1 - s on the label (loss="xent" only).
     dtype : {"float32", "float64"}, default="float32"
         Type of parameters and activations.
     zca : float, default=0.0
         ZCA-whiten the inputs with eps relative to the mean eigenvalue of the training
         rows' covariance (0.1 works well); 0 = per-feature standardisation. The whitening
         costs an eigen-decomposition of the n_features x n_features covariance per fit.
+    flip : bool, default=False
+        Mirror each training image left-right with probability 1/2 as its batch is
+        gathered (the draws come from random_state's streams, keyed by the step).
+    translate : int, default=0
+        Shift each training image by a whole number of pixels drawn from [-translate,
+        translate] on each axis (pixels shifted in are 0 after preprocessing: the mean);
+        less than the images' height and width.
+    tta : {"none", "flip"}, default="none"
+        Test-time flips: predict, predict_proba, predict_log_proba, decision_function and
+        score average the probabilities of each image and of its mirror image, as the
+        engine's evaluation does (`Network.predict_proba`); decision_function then gives
+        the log of those probabilities (floored at the smallest normal float64). The
+        validation score of early_stopping stays plain, as a run's evaluations do.
+    image_shape : tuple (C, H, W) or None, default=None
+        How each row of X is an image, channel-major as CIFAR's rows (C * H * W ==
+        n_features). None: (3, 32, 32) for 3072 features, (1, 28, 28) for 784, else the
+        rows are no images and flip, translate and tta are refused.
     n_threads : int or None, default=None
         Threads for the compiled loops and for BLAS. None: the engine's choice (one Numba
         thread for small nets, whose loops lose more in waking threads than they gain; BLAS
@@ -193,18 +232,22 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         relu(gamma * (h W^T - running mean) / sqrt(running var + eps) + beta)); the
         network_ holds gamma and the running statistics
     n_layers_ : int, layers including input and output, as scikit-learn counts them
-    network_ : cifar_engine.Network, the trained network (e.g. for save_network)
+    network_ : cifar_engine.Network, the trained network (e.g. for save_network); its
+        image_shape is the rows' (C, H, W) (None when they are no images)
     """
 
     def __init__(self, hidden_layer_sizes=_D["hidden_layer_sizes"], *, alpha=_D["alpha"],
                  batch_size="auto", learning_rate_init=_D["learning_rate_init"],
                  schedule=_D["schedule"], eta_min=_D["eta_min"], eta_max=_D["eta_max"],
-                 n_s=_D["n_s"], gamma=_D["gamma"], momentum=_D["momentum"],
+                 n_s=_D["n_s"], gamma=_D["gamma"], warmup=_D["warmup"],
+                 anneal=_D["anneal"], momentum=_D["momentum"],
                  nesterovs_momentum=_D["nesterovs_momentum"], max_iter=_D["max_iter"],
                  tol=_D["tol"], early_stopping=_D["early_stopping"],
                  validation_fraction=_D["validation_fraction"],
                  n_iter_no_change=_D["n_iter_no_change"], batch_norm=_D["batch_norm"],
-                 dropout=_D["dropout"], loss=_D["loss"], dtype=_D["dtype"], zca=_D["zca"],
+                 dropout=_D["dropout"], loss=_D["loss"],
+                 label_smoothing=_D["label_smoothing"], dtype=_D["dtype"], zca=_D["zca"],
+                 flip=_D["flip"], translate=_D["translate"], tta=_D["tta"], image_shape=None,
                  n_threads=None, random_state=None, warm_start=_D["warm_start"],
                  verbose=False):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -216,6 +259,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.eta_max = eta_max
         self.n_s = n_s
         self.gamma = gamma
+        self.warmup = warmup
+        self.anneal = anneal
         self.momentum = momentum
         self.nesterovs_momentum = nesterovs_momentum
         self.max_iter = max_iter
@@ -226,8 +271,13 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.batch_norm = batch_norm
         self.dropout = dropout
         self.loss = loss
+        self.label_smoothing = label_smoothing
         self.dtype = dtype
         self.zca = zca
+        self.flip = flip
+        self.translate = translate
+        self.tta = tta
+        self.image_shape = image_shape
         self.n_threads = n_threads
         self.random_state = random_state
         self.warm_start = warm_start
@@ -258,6 +308,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if incremental:
             if p.early_stopping:
                 raise ValueError("partial_fit does not support early_stopping=True")
+            require(not SCHEDULES[p.schedule].needs_total, "schedule",
+                    f"{p.schedule} spans a run's length (fit's max_iter epochs), which "
+                    f"partial_fit does not know: train with fit")
             if not fitted and classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
         fresh = not fitted or not (incremental or p.warm_start)
@@ -267,6 +320,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         labels = _encode(y, classes_)
         if not fresh:
             self._check_architecture(p)
+        image_shape = _image_shape(p, X.shape[1])
         seed = self._new_seed() if fresh else self._seed
         rows, val_rows = self._rows(p, labels, seed)
         images = _readable_rows(X, np.dtype(p.dtype))
@@ -278,7 +332,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             self._start_stopping(p)
         prepared = Prepared(config, None, _split(images, labels, rows, val_rows),
                             self._plan(config, rows.size), self.preprocessing_)
-        self._train(p, prepared, None if fresh else self.network_, incremental)
+        self._train(p, prepared, image_shape, None if fresh else self.network_, incremental)
         return self
 
     def _rows(self, p, labels, seed):
@@ -300,7 +354,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             loss=p.loss, lam=p.alpha / (2 * batch), dtype=p.dtype, zca=p.zca, seed=seed,
             batch_size=batch, momentum=p.momentum, nesterov=p.nesterovs_momentum,
             schedule=p.schedule, eta=p.learning_rate_init, eta_min=p.eta_min,
-            eta_max=p.eta_max, n_s=p.n_s, gamma=p.gamma,
+            eta_max=p.eta_max, n_s=p.n_s, gamma=p.gamma, warmup=p.warmup, anneal=p.anneal,
+            label_smoothing=p.label_smoothing, flip=p.flip, translate=p.translate, tta=p.tta,
             epochs=1 if incremental else p.max_iter, threads=p.n_threads or 0)
 
     def _plan(self, config, n_rows):
@@ -373,14 +428,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         elif not p.early_stopping:
             self.validation_scores_ = None
 
-    def _train(self, p, prepared, previous, incremental):
-        """Train the prepared run on a new network (holding the state of `previous`, the
-        network continued, if any), epoch by epoch as `_Epochs` watches."""
+    def _train(self, p, prepared, image_shape, previous, incremental):
+        """Train the prepared run on a new network of rows of image_shape (holding the
+        state of `previous`, the network continued, if any), epoch by epoch as `_Epochs`
+        watches."""
         config = prepared.config
         # the velocity carries on within partial_fit's runs only
         state = None if previous is None else previous.state_dict(
             STATE_GROUPS if incremental else ("parameters", "running_stats"), copy=False)
-        net = build_network(config, prepared.preprocessing, None,
+        net = build_network(config, prepared.preprocessing, image_shape,
                             [str(c) for c in self.classes_], state)
         self.network_ = net
         epochs, stop = _Epochs(self, p, incremental), Stop()
@@ -398,7 +454,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             interrupted = True
         if epochs.best is not None:
             net.load_state(epochs.best)
-        if not (stop.ended or interrupted or incremental or SCHEDULES[p.schedule].cyclical):
+        schedule = SCHEDULES[p.schedule]
+        planned = schedule.cyclical or schedule.needs_total  # the schedule ends the run
+        if not (stop.ended or interrupted or incremental or planned):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({p.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning)
 
@@ -437,17 +495,34 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return s
 
     def _scores(self, X):
+        """The last layer's scores of X's rows, (n_samples, n_classes) of the network's
+        dtype; under tta="flip", float64 scores whose softmax is the engine's test-time
+        probabilities: their log."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False)
         net = self.network_
+        scores_of = self._scores_of(net)
         with self._threads(net, net.max_batch):
             if _readable_as_is(X, net.dtype):
-                return net.scores(source_of(net, _readable_rows(X, net.dtype)))
-            out = np.empty((X.shape[0], self.classes_.size), net.dtype)
-            for start in range(0, X.shape[0], CONVERT_ROWS):
-                chunk = _readable_rows(X[start:start + CONVERT_ROWS], net.dtype)
-                out[start:start + chunk.shape[0]] = net.scores(source_of(net, chunk))
-            return out
+                return scores_of(_readable_rows(X, net.dtype))
+            chunks = (_readable_rows(X[start:start + CONVERT_ROWS], net.dtype)
+                      for start in range(0, X.shape[0], CONVERT_ROWS))
+            return np.concatenate([scores_of(chunk) for chunk in chunks])
+
+    def _scores_of(self, net):
+        """The function of readable rows (`_readable_rows`) that gives their scores under
+        the tta parameter: one compiled call per view."""
+        tta = _SETTINGS["tta"].check(self.tta)
+        if tta == "none":
+            return lambda rows: net.scores(net.source(rows))
+        if net.image_shape is None:
+            raise _no_image_shape("tta", net.spec.input_size)
+
+        def log_probabilities(rows):
+            # floored as the engine's test-time loss floors them (Network.evaluate_tta)
+            p = net.predict_proba(rows, tta=tta).astype(np.float64)
+            return np.log(np.maximum(p, np.finfo(np.float64).tiny))
+        return log_probabilities
 
     # -- fitted parameters in scikit-learn's orientation ---------------------------------------
 
@@ -473,7 +548,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             state["_network_state"] = dict(
                 spec=net.spec.to_dict(), seed=net.seed, max_batch=net.max_batch,
                 momentum=net.momentum, nesterov=net.nesterov,
-                class_names=list(net.class_names), state=net.state_dict())
+                class_names=list(net.class_names), image_shape=net.image_shape,
+                state=net.state_dict())
         return state
 
     def __setstate__(self, state):
@@ -484,7 +560,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
             net = Network(NetworkSpec.from_dict(saved["spec"]), seed=saved["seed"],
                           max_batch=saved["max_batch"], momentum=saved["momentum"],
                           nesterov=saved["nesterov"], state=saved["state"])
-            net.set_preprocessing(self.preprocessing_, saved["class_names"])
+            net.set_preprocessing(self.preprocessing_, saved["class_names"],
+                                  saved["image_shape"])
             self.network_ = net
 
     # -- parameters and threads ----------------------------------------------------------------
@@ -510,6 +587,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         require(p.eta_min <= p.eta_max, "eta_min",
                 f"must be <= {{eta_max}} ({p.eta_max:g}), got {p.eta_min:g}")
         p.n_threads = self._checked_threads()
+        p.image_shape = self._checked_image_shape()
         p.verbose = self.verbose
         require(isinstance(p.verbose, (bool, np.bool_)) or (_is_int(p.verbose) and p.verbose >= 0),
                 "verbose", f"must be true, false or a whole number >= 0, got {p.verbose!r}")
@@ -524,6 +602,15 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         require(n is None or (_is_int(n) and n >= 1), "n_threads",
                 f"must be None or a whole number >= 1, got {n!r}")
         return n
+
+    def _checked_image_shape(self):
+        """image_shape as a tuple (C, H, W) of ints, or None."""
+        shape = self.image_shape
+        require(shape is None or (isinstance(shape, (tuple, list)) and len(shape) == 3 and
+                                  all(_is_int(s) and s >= 1 for s in shape)),
+                "image_shape", f"must be None or (C, H, W), three whole numbers >= 1, got "
+                               f"{shape!r}")
+        return None if shape is None else tuple(int(s) for s in shape)
 
     @contextmanager
     def _threads(self, net, rows):
@@ -602,6 +689,28 @@ class _Epochs(Observer):
 
 def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _image_shape(p, n_features):
+    """(C, H, W) of X's rows: p.image_shape, or IMAGE_SHAPES' for n_features; None when the
+    rows are no images, which flip, translate and tta refuse (SettingError naming them)."""
+    if p.image_shape is not None:
+        size = math.prod(p.image_shape)
+        require(size == n_features, "image_shape",
+                f"{p.image_shape} holds {size} values, but X has {n_features} features")
+    shape = p.image_shape or IMAGE_SHAPES.get(n_features)
+    if shape is None:
+        for name in _NEED_SHAPE:
+            if getattr(p, name) != _D[name]:
+                raise _no_image_shape(name, n_features)
+    elif p.translate:
+        check_translate(p.translate, shape)
+    return shape
+
+
+def _no_image_shape(name, n_features):
+    return SettingError(name, f"reads X's rows as images, but rows of {n_features} features "
+                              f"have no known (C, H, W): give {{image_shape}}")
 
 
 def _encode(y, classes):

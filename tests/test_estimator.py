@@ -309,6 +309,168 @@ def test_large_x_is_predicted_in_chunks(pixels):
     np.testing.assert_array_equal(clf.decision_function(big.astype(np.float64)), expected)
 
 
+# -- the engine's recipe: images, flips and shifts, one-cycle, test-time flips -----------------
+
+IMAGE = (3, 8, 8)
+
+
+@pytest.fixture(scope="module")
+def images():
+    """A Dataset of uint8 3x8x8 'images' on noise: class k's bright 2x2 patch lies at the
+    left end of rows 2k and 2k + 1 (mirroring moves it, and keeps its class); 320 training
+    images in 5 batches (split all's order) and 64 test images."""
+    from cifar_engine.data import Dataset
+
+    rng = np.random.default_rng(1)
+
+    def draw(n):
+        y = rng.integers(0, 4, n)
+        X = rng.integers(0, 140, (n, *IMAGE))
+        for k in range(4):
+            X[y == k, :, 2 * k:2 * k + 2, :2] += 110
+        return X.reshape(n, -1).astype(np.uint8), y.astype(np.int64)
+
+    (X, y), (X_test, y_test) = draw(320), draw(64)
+    return Dataset(X, y, X_test, y_test, ("a", "b", "c", "d"), IMAGE, "synthetic",
+                   np.arange(320) * 5 // 320)
+
+
+# Preset settings that say what data to train on and when to evaluate: the caller's X
+DATA_SIDE = ("split", "n_val", "eval_every")
+ESTIMATOR_NAMES = {"hidden": "hidden_layer_sizes", "eta": "learning_rate_init",
+                   "nesterov": "nesterovs_momentum", "epochs": "max_iter", "seed": "random_state"}
+
+
+def estimator_params(settings):
+    """MLPClassifier's parameters for a run of the engine's settings: lam as alpha
+    (lam = alpha / (2 B)), the engine's defaults where scikit-learn's differ, and no stop
+    by the training loss. A setting the estimator does not take makes it a TypeError."""
+    params = {ESTIMATOR_NAMES.get(name, name): value for name, value in settings.items()
+              if name not in (*DATA_SIDE, "lam")}
+    return {"nesterovs_momentum": False, "random_state": 0, **params,
+            "alpha": 2 * settings["batch_size"] * settings["lam"],
+            "n_iter_no_change": settings["epochs"], "image_shape": IMAGE}
+
+
+def test_the_best_10min_recipe_trains_as_the_engines_own_run(images):
+    """best-10min's every setting (narrower, shorter, on small images) through the
+    estimator gives the engine's own run bit for bit: ZCA, BN, dropout, flips and shifts,
+    label smoothing, one-cycle; and its test-time flips predict as the run evaluates."""
+    from cifar_engine import TrainConfig, fit
+    from cifar_engine.data import make_split
+    from cifar_engine.presets import PRESETS
+
+    settings = {**PRESETS["best-10min"].settings, "hidden": (32, 16), "batch_size": 64,
+                "epochs": 3, "n_val": 64, "translate": 1}
+    result = fit(TrainConfig(**settings), images)
+    train = make_split(images, "all", 64).train
+    clf = MLPClassifier(**estimator_params(settings)).fit(train.images[train.index],
+                                                          train.labels[train.index])
+
+    ours, theirs = clf.network_.state_dict(), result.net.state_dict()
+    assert ours.keys() == theirs.keys()
+    for group in ours:
+        for name in ours[group]:
+            np.testing.assert_array_equal(ours[group][name], theirs[group][name],
+                                          err_msg=f"{group} {name}")
+    X_test, y_test = images.test_images, images.test_labels
+    predicted = clf.predict(X_test)
+    assert np.array_equal(predicted, result.net.predict(X_test, tta="flip"))
+    assert np.mean(predicted == y_test) == result.test_acc  # the run's, with tta
+    # the engine's float32 probabilities, renormalised in float64
+    np.testing.assert_allclose(clf.predict_proba(X_test),
+                               result.net.predict_proba(X_test, tta="flip"), rtol=1e-6,
+                               atol=1e-7)
+
+
+def mirror(X):
+    return X.reshape(-1, *IMAGE)[..., ::-1].reshape(len(X), -1)
+
+
+def reference_proba(clf, X):
+    """softmax of the network's scores, in float64 from coefs_ and intercepts_."""
+    h = clf.preprocessing_.transform(X)
+    for W, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1]):
+        h = np.maximum(h @ W + b, 0)
+    scores = h @ clf.coefs_[-1] + clf.intercepts_[-1]
+    e = np.exp(scores - scores.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("kind", [np.uint8, np.float64])
+def test_test_time_flips_average_the_probabilities_of_each_image_and_its_mirror(images, kind):
+    clf = small(flip=True, image_shape=IMAGE).fit(images.train_images, images.train_labels)
+    X, y = images.test_images.astype(kind), images.test_labels
+    plain = clf.predict_proba(X)
+    clf.set_params(tta="flip")
+    proba = clf.predict_proba(X)
+    expected = (reference_proba(clf, X) + reference_proba(clf, mirror(X))) / 2
+    # the network computes in float32, the reference in float64
+    np.testing.assert_allclose(proba, expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(proba, plain, atol=1e-3)  # the mirrors count
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(proba), atol=1e-12)
+    # the log of the engine's float32 probabilities, whose sum is 1 within float32's eps
+    np.testing.assert_allclose(clf.decision_function(X), np.log(proba), atol=1e-6)
+    assert np.array_equal(clf.predict(X), clf.classes_[np.argmax(proba, axis=1)])
+    assert clf.score(X, y) == np.mean(clf.predict(X) == y)
+
+
+def test_flips_and_shifts_are_reproducible_and_change_the_fit(images):
+    X, y = images.train_images, images.train_labels
+    a, b = (small(flip=True, translate=2, image_shape=IMAGE).fit(X, y) for _ in range(2))
+    plain = small(image_shape=IMAGE).fit(X, y)
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(p, q)
+    assert not np.array_equal(a.coefs_[0], plain.coefs_[0])
+
+
+def test_pickled_tta_predicts_identically(images):
+    clf = small(tta="flip", image_shape=IMAGE).fit(images.train_images, images.train_labels)
+    again = pickle.loads(pickle.dumps(clf))
+    assert again.network_.image_shape == IMAGE
+    np.testing.assert_array_equal(again.predict_proba(images.test_images),
+                                  clf.predict_proba(images.test_images))
+
+
+def test_image_shape_is_inferred_for_cifar_and_fashion_mnist_widths():
+    rng = np.random.default_rng(0)
+    y = np.arange(8) % 2
+    for width, shape in [(3072, (3, 32, 32)), (784, (1, 28, 28)), (48, None)]:
+        X = rng.integers(0, 256, (8, width), dtype=np.uint8)
+        clf = small(max_iter=1, batch_size=4).fit(X, y)
+        assert clf.network_.image_shape == shape
+
+
+def test_one_cycle_trains_in_fit_and_partial_fit_refuses_it(blobs):
+    X, y, X_test, y_test = blobs
+    clf = small(schedule="one-cycle", eta_min=0.01, eta_max=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a planned end is no warning
+        clf.fit(X, y)
+    assert clf.score(X_test, y_test) > 0.9
+    for fitted in (clf, small(schedule="one-cycle")):
+        with pytest.raises(ValueError, match="^schedule one-cycle spans a run's length .* "
+                                             "partial_fit") as error:
+            fitted.partial_fit(X, y, classes=np.arange(4))
+        assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("options, name", [
+    (dict(flip=True), "flip"),
+    (dict(translate=1), "translate"),
+    (dict(tta="flip"), "tta"),
+])
+def test_reading_rows_of_no_known_image_shape_as_images_is_refused(blobs, options, name):
+    X, y, _, _ = blobs  # 20 features
+    with pytest.raises(ValueError, match=rf"^{name} reads X's rows as images, .*"
+                                         rf"give image_shape$") as error:
+        small(**options).fit(X, y)
+    assert "\n" not in str(error.value)
+    if name == "tta":  # asked for after the fit, by prediction
+        with pytest.raises(ValueError, match="^tta reads X's rows as images"):
+            small(max_iter=1).fit(X, y).set_params(tta="flip").predict(X)
+
+
 # -- parameter errors ---------------------------------------------------------------------------
 
 
@@ -331,6 +493,17 @@ def test_large_x_is_predicted_in_chunks(pixels):
     (dict(random_state=-1), "random_state"),
     (dict(zca=-1.0), "zca"),
     (dict(zca=float("nan")), "zca"),
+    (dict(label_smoothing=1.0), "label_smoothing"),
+    (dict(loss="svm", label_smoothing=0.1), "label_smoothing"),
+    (dict(schedule="one-cycle", warmup=0.0), "warmup"),
+    (dict(schedule="one-cycle", anneal="exp"), "anneal"),
+    (dict(warmup=0.5), "warmup"),  # one-cycle's own, given to another schedule
+    (dict(flip="yes"), "flip"),
+    (dict(translate=-1), "translate"),
+    (dict(translate=2, image_shape=(5, 2, 2)), "translate"),
+    (dict(tta="rotate"), "tta"),
+    (dict(image_shape=(4, 5)), "image_shape"),
+    (dict(image_shape=(3, 32, 32)), "image_shape"),  # blobs have 20 features
 ])
 def test_bad_parameters_raise_one_line_naming_the_parameter(blobs, options, name):
     X, y, _, _ = blobs

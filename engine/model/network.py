@@ -283,6 +283,12 @@ class Network:
         _check_finite("X", X)
         return self._source(X, labels)
 
+    def source(self, rows, labels=None):
+        """The compiled view of raw rows: `batch_source` of uint8 images, else
+        `float_source` of float rows in the network's dtype."""
+        return (self.batch_source(rows, labels) if np.asarray(rows).dtype == np.uint8
+                else self.float_source(rows, labels))
+
     def _source(self, images, labels):
         """The BatchSource of checked raw images: their preprocessing's gather form."""
         n = images.shape[0]
@@ -447,14 +453,16 @@ class Network:
         return {"cost": loss + self.penalty(), "loss": loss, "accuracy": correct / index.size}
 
     def predict_proba(self, images, index=None, tta="none", source=None):
-        """Class probabilities float[len(index), K] (softmax of the scores) of raw uint8
-        images[index] (default: all).
+        """Class probabilities float[len(index), K] (softmax of the scores) of raw
+        images[index] (default: all): uint8 images, or float rows in the network's dtype
+        (C order).
 
         tta="flip" (test-time augmentation): the mean of the probabilities of each image
-        and of its mirror image (left-right), which needs the network's image_shape.
-        source: this network's `batch_source(images)`, when the caller holds one, so that
-        the images are not preprocessed again; else only the chosen rows are (whitening
-        costs 19 MFLOP an image).
+        and of its mirror image (left-right), which needs the network's image_shape; one
+        compiled `scores` call per view.
+        source: this network's `source(images)`, when the caller holds one, so that the
+        images are not preprocessed again; else only the chosen rows are (whitening costs
+        19 MFLOP an image).
         """
         if tta not in TTAS:
             raise SettingError("tta", f"must be one of {', '.join(TTAS)}, got {tta!r}")
@@ -463,10 +471,10 @@ class Network:
         if source is None:
             if index is not None:
                 images, index = images[_checked_index(index, images.shape[0])], None
-            source = self.batch_source(images)
+            source = self.source(images)
         probabilities = self._probabilities(source, index)
         if tta == "flip":
-            mirrored = self.batch_source(self.mirrored(images, index))
+            mirrored = self.source(self.mirrored(images, index))
             probabilities += self._probabilities(mirrored)
             probabilities /= 2
         return probabilities
@@ -477,17 +485,21 @@ class Network:
         return probabilities
 
     def mirrored(self, images, index=None):
-        """The raw images images[index] (uint8[N, D]) mirrored left-right:
-        uint8[len(index), D]."""
+        """The raw images images[index] ([N, D], uint8 or float) mirrored left-right: a
+        read-only [len(index), D] of their dtype."""
         if self.image_shape is None:
             raise ValueError("mirroring images needs the network's image_shape (C, H, W)")
         images = np.asarray(images)
         rows = images[_checked_index(index, images.shape[0])]
-        return np.ascontiguousarray(
+        mirror = np.ascontiguousarray(
             rows.reshape(-1, *self.image_shape)[..., ::-1]).reshape(len(rows), -1)
+        # read-only as data sets' memory maps and the estimator's rows are: Numba compiles
+        # the gathering callers once per kind of array, and one kind serves them all
+        mirror.flags.writeable = False
+        return mirror
 
     def predict(self, images, index=None, tta="none"):
-        """Predicted labels int64[len(index)] of raw uint8 images (tta: see predict_proba)."""
+        """Predicted labels int64[len(index)] of raw images (tta: see predict_proba)."""
         return np.argmax(self.predict_proba(images, index, tta), axis=1)
 
     def evaluate_tta(self, images, labels, index=None, tta="flip", source=None):

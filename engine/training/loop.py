@@ -389,12 +389,6 @@ def build_network(config, preprocessing, image_shape, class_names, state=None):
     return net
 
 
-def source_of(net, images, labels=None):
-    """The net's source of rows: uint8 images, or float rows of the net's dtype."""
-    return (net.batch_source(images, labels) if images.dtype == np.uint8
-            else net.float_source(images, labels))
-
-
 def part_sources(net, split):
     """{"train", "val", "test": the net's source of that part's images}, one source (one
     preprocessing of the images) per image array: train and val share theirs."""
@@ -403,6 +397,6 @@ def part_sources(net, split):
         part = getattr(split, name)
         key = id(part.images), id(part.labels)
         if key not in by_arrays:
-            by_arrays[key] = source_of(net, part.images, part.labels)
+            by_arrays[key] = net.source(part.images, part.labels)
         sources[name] = by_arrays[key]
     return sources
