@@ -59,11 +59,13 @@ class FileLock:
         """Take the lock and return self; wait for it if `blocking`, else raise LockHeld."""
         if self._lock is not None:
             raise RuntimeError(f"{self.path}: this FileLock is already held")
+        # a kernel lock just waits; a marker's waiter looks for an abandoned one every round
+        round_seconds = -1 if _KERNEL_LOCK else EMPTY_MARKER_SECONDS
         lock = None
         while lock is None:
             lock = _new_lock(self.path)
-            try:  # a waiter looks for an abandoned empty marker every EMPTY_MARKER_SECONDS
-                lock.acquire(blocking=blocking, timeout=EMPTY_MARKER_SECONDS,
+            try:
+                lock.acquire(blocking=blocking, timeout=round_seconds,
                              poll_interval=POLL_SECONDS)
             except filelock.Timeout:
                 lock = _take_abandoned_marker(self.path)
