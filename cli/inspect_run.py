@@ -118,12 +118,8 @@ def predict(run, which, tta, images):
 @run_folder
 def plot(run):
     """Redraw a run's curves.png and templates.png."""
-    from cifar_engine.plots import curves_figure, templates_figure
+    from cifar_engine.plots import curves_figure, network_templates_figure
 
     folder, net = _load(run)
     click.echo(curves_figure(folder.read_metrics(), folder.curves))
-    single_layer = net.spec.n_layers == 1
-    # a model saved without its image shape shows each template as one row of pixels
-    shape = net.image_shape or (1, 1, net.spec.input_size)
-    click.echo(templates_figure(net.parameters["W1"], shape,
-                                net.class_names if single_layer else None, folder.templates))
+    click.echo(network_templates_figure(net, folder.templates))

@@ -103,7 +103,8 @@ data_options = option_group(
 
 # How the training data is cut, and how its images become inputs.
 split_options = option_group(setting_option("split"), setting_option("n_val"),
-                             setting_option("zca", metavar="EPS"))
+                             setting_option("zca", metavar="EPS"),
+                             setting_option("pca", metavar="K"))
 
 model_options = option_group(*(setting_option(name) for name in (*MODEL, "seed")))
 

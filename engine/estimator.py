@@ -101,13 +101,14 @@ _SETTINGS = {s.name: s for s in (
     SETTINGS["label_smoothing"],
     SETTINGS["dtype"],
     SETTINGS["zca"],
+    SETTINGS["pca"],
     SETTINGS["flip"],
     SETTINGS["translate"],
     SETTINGS["tta"],
 )}
 _D = {name: setting.default for name, setting in _SETTINGS.items()}
 _NEED_SHAPE = ("flip", "translate", "tta")  # settings that read the rows as images
-_ARCHITECTURE = ("hidden_layer_sizes", "batch_norm", "dtype", "zca")  # fixed once a net exists
+_ARCHITECTURE = ("hidden_layer_sizes", "batch_norm", "dtype", "zca", "pca")  # fixed once a net exists
 
 
 class MLPClassifier(ClassifierMixin, BaseEstimator):
@@ -178,6 +179,11 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         ZCA-whiten the inputs with eps relative to the mean eigenvalue of the training
         rows' covariance (0.1 works well); 0 = per-feature standardisation. The whitening
         costs an eigen-decomposition of the n_features x n_features covariance per fit.
+    pca : int, default=0
+        Keep the pca leading principal components of the standardised (or, with zca,
+        whitened) rows: the first layer sees pca inputs, and costs n_features / pca times
+        less (augmentation still acts on the images, before the projection); 0 = every
+        feature.
     flip : bool, default=False
         Mirror each training image left-right with probability 1/2 as its batch is
         gathered (the draws come from random_state's streams, keyed by the step).
@@ -247,6 +253,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
                  n_iter_no_change=_D["n_iter_no_change"], batch_norm=_D["batch_norm"],
                  dropout=_D["dropout"], loss=_D["loss"],
                  label_smoothing=_D["label_smoothing"], dtype=_D["dtype"], zca=_D["zca"],
+                 pca=_D["pca"],
                  flip=_D["flip"], translate=_D["translate"], tta=_D["tta"], image_shape=None,
                  n_threads=None, random_state=None, warm_start=_D["warm_start"],
                  verbose=False):
@@ -274,6 +281,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.label_smoothing = label_smoothing
         self.dtype = dtype
         self.zca = zca
+        self.pca = pca
         self.flip = flip
         self.translate = translate
         self.tta = tta
@@ -326,7 +334,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         images = _readable_rows(X, np.dtype(p.dtype))
         config = self._config(p, seed, self._batch_size(p, rows.size), incremental)
         if fresh:
-            self._start(p, classes_, seed, fit_preprocessing(p.zca, images, rows))
+            self._start(p, classes_, seed, fit_preprocessing(p.zca, images, rows,
+                                                                  pca=p.pca))
         elif not incremental:  # a new run on this network: its schedule and stopping rule
             self._schedule_start = self._t
             self._start_stopping(p)
@@ -351,7 +360,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """The TrainConfig of this fit: the network, the optimiser, the schedule."""
         return TrainConfig(
             hidden=p.hidden_layer_sizes, batch_norm=p.batch_norm, dropout=p.dropout,
-            loss=p.loss, lam=p.alpha / (2 * batch), dtype=p.dtype, zca=p.zca, seed=seed,
+            loss=p.loss, lam=p.alpha / (2 * batch), dtype=p.dtype, zca=p.zca, pca=p.pca,
+            seed=seed,
             batch_size=batch, momentum=p.momentum, nesterov=p.nesterovs_momentum,
             schedule=p.schedule, eta=p.learning_rate_init, eta_min=p.eta_min,
             eta_max=p.eta_max, n_s=p.n_s, gamma=p.gamma, warmup=p.warmup, anneal=p.anneal,
@@ -384,7 +394,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
     def _check_architecture(self, p):
         spec = self.network_.spec
         before = dict(hidden_layer_sizes=spec.hidden, batch_norm=spec.batch_norm,
-                      dtype=spec.dtype, zca=self._zca)
+                      dtype=spec.dtype, zca=self._zca, pca=self._pca)
         for name in _ARCHITECTURE:
             if getattr(p, name) != before[name]:
                 raise ValueError(f"{name} is {getattr(p, name)!r}, but the network being "
@@ -408,7 +418,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """The fitted state of a new network (made by the run that trains it)."""
         self.classes_ = classes
         self.preprocessing_ = preprocessing
-        self._zca = p.zca
+        self._zca, self._pca = p.zca, p.pca
         self.n_layers_ = len(p.hidden_layer_sizes) + 2
         self._seed = seed
         self._t = self._epoch = self._schedule_start = 0  # steps and epochs key the draws

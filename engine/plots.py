@@ -131,6 +131,17 @@ def templates_figure(W, image_shape, class_names, path, limit=64):
     return save_figure(fig, path)
 
 
+def network_templates_figure(net, path):
+    """`templates_figure` of a Network's first layer, in the space its preprocessing's
+    gather writes (a projection's inputs mapped back to pixels); a single-layer net's
+    rows are titled by class, and a net saved without its image shape shows each template
+    as one row of pixels."""
+    W = net.preprocessing.templates(net.parameters["W1"])
+    shape = net.image_shape or (1, 1, W.shape[1])
+    single_layer = net.spec.n_layers == 1
+    return templates_figure(W, shape, net.class_names if single_layer else None, path)
+
+
 def schedule_figure(steps, etas, path):
     """eta against update step (steps int[k], etas float[k]: a sample of the run's steps)."""
     from matplotlib.figure import Figure

@@ -171,6 +171,9 @@ DATA = _table(
     Setting("zca", float, 0.0, "ZCA-whiten the inputs with eps relative to the mean "
             "eigenvalue (0.1 works well); 0 = per-feature standardisation.", 1e-8, math.inf,
             high_open=True, off=0.0),
+    Setting("pca", int, 0, "Keep the K leading principal components of the standardised or "
+            "(with zca) whitened inputs: a first layer of K inputs, D / K times cheaper; 0 = "
+            "every feature, no projection.", 0, 2**24),
 )
 
 TRAIN = _table(

@@ -169,6 +169,8 @@ def test_warm_start_continues_and_refuses_a_new_architecture(blobs):
         clf.set_params(hidden_layer_sizes=(16,)).fit(X, y % 2)
     with pytest.raises(ValueError, match="zca is 0.1, but the network being continued"):
         clf.set_params(zca=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="pca is 4, but the network being continued"):
+        clf.set_params(zca=0.0, pca=4).fit(X, y)
 
 
 def test_partial_fit(blobs):
@@ -236,19 +238,22 @@ def test_pickle_predicts_identically_in_a_fresh_process(blobs, tmp_path):
     assert len(pickle.dumps(clf)) < 10_000
 
 
-def test_zca_whitens_what_the_network_sees_and_survives_pickling(pixels):
+@pytest.mark.parametrize("params, kind", [(dict(zca=0.1), "zca"),
+                                          (dict(zca=0.1, pca=8), "pca")])
+def test_zca_or_pca_gives_what_the_network_sees_and_survives_pickling(pixels, params, kind):
     X, y = pixels
-    clf = small(zca=0.1).fit(X, y)
+    clf = small(**params).fit(X, y)
     pre = clf.preprocessing_
-    assert pre.kind == "zca" and pre.eps == 0.1 and clf.score(X, y) > 0.9
-    h = pre.transform(X)  # the whitened rows: coefs_ act on them
+    assert pre.kind == kind and pre.eps == 0.1 and clf.score(X, y) > 0.9
+    assert clf.coefs_[0].shape[0] == params.get("pca", X.shape[1])
+    h = pre.transform(X)  # the whitened (projected) rows: coefs_ act on them
     for W, b in zip(clf.coefs_[:-1], clf.intercepts_[:-1]):
         h = np.maximum(h @ W + b, 0)
     scores = h @ clf.coefs_[-1] + clf.intercepts_[-1]
     np.testing.assert_allclose(scores, clf.decision_function(X), rtol=1e-4, atol=1e-4)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
-    assert again.preprocessing_.kind == "zca"
+    assert again.preprocessing_.kind == kind
 
 
 # -- kinds of X and y ---------------------------------------------------------------------------

@@ -60,13 +60,15 @@ DROPOUT_STREAM = 1  # + layer index
 NetBuffers = namedtuple(
     "NetBuffers",
     ["params", "grads", "velocity", "running", "acts", "grad_a", "grad_b", "losses",
-     "inputs", "targets", "layout", "dims", "n_weights"],
+     "inputs", "raw", "targets", "layout", "dims", "n_weights"],
 )
 NetBuffers.__doc__ = """The slabs of one network at one maximum batch size n_max.
 
 params, grads, velocity : float[P]; running : float[R]; acts : float[A];
 grad_a, grad_b : float[n_max * max(dims[1:])], ping-pong gradients at layer outputs;
-losses : float[n_max]; inputs : float[n_max, D]; targets : int64[n_max];
+losses : float[n_max]; inputs : float[n_max, D]; raw : float[n_max, D_raw], the gathered rows
+that a projecting preprocessing maps to inputs (float[n_max, 0] without one);
+targets : int64[n_max];
 layout : int64[L, N_FIELDS]; dims : int64[L + 1]; n_weights : int, the weight matrices
 fill params[:n_weights] (the entries that L2 decays).
 """
@@ -108,11 +110,14 @@ _batchnorm_backward = _optional(batchnorm_backward)
 _dropout_forward = _optional(dropout_forward)
 _svm_hinge = _optional(svm_hinge, off=np.nan)
 
-BatchSource = namedtuple("BatchSource", ["images", "labels", "mean", "inv_std", "image_shape"])
+BatchSource = namedtuple("BatchSource", ["images", "labels", "mean", "inv_std", "image_shape",
+                                         "projection"])
 BatchSource.__doc__ = """A dataset in the form the gather kernel reads, and its
-preprocessing's offset and scale (input = (images[row] - mean) * inv_std): images uint8[N, D]
-with a standardisation, or int16[N, D] whitened images with mean 0 and a per-feature step;
-labels int64[N], mean and inv_std float[D], image_shape (C, H, W)."""
+preprocessing's offset, scale and projection (input = (images[row] - mean) * inv_std, then
+@ projection when it has columns): images uint8[N, D] with a standardisation or a
+projection, or int16[N, D] whitened images with mean 0 and a per-feature step; labels
+int64[N], mean and inv_std float[D], image_shape (C, H, W), projection float[D, D_in]
+(float[0, 0]: none)."""
 
 
 @njit(cache=True, inline="always")
@@ -266,8 +271,8 @@ def run_steps(losses_out, correct_out, buf, data, order, etas, cfg, augment, fir
     for k in range(etas.shape[0]):
         step = step0 + k
         rows = order[first_row + k * batch_size:first_row + (k + 1) * batch_size]
-        gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment,
-               derive_key(cfg.seed, AUGMENT_STREAM, step))
+        gather_inputs(X, buf.raw, data, rows, augment,
+                      derive_key(cfg.seed, AUGMENT_STREAM, step), False)
         for i in range(batch_size):
             y[i] = data.labels[rows[i]]
         losses_out[k] = train_step(buf, X, y, cfg, etas[k], step)
@@ -325,9 +330,24 @@ def transposed_weights(wt, buf):
 def _infer_chunk(buf, data, rows, wt, cfg, augment):
     """Gather the images data.images[rows] (at most n_max) and return their scores."""
     X = buf.inputs[:rows.shape[0]]
-    gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment,
-           np.uint64(0))
+    gather_inputs(X, buf.raw, data, rows, augment, np.uint64(0), wt.size > 0)
     return forward(buf, X, wt, cfg, False, 0)
+
+
+@njit(cache=True, inline="always")
+def gather_inputs(X, raw, data, rows, augment, key, in_order):
+    """X (float[n, D_in]) = the inputs of data's rows `rows`, augmented with `key`'s draws:
+    gathered straight into X, or into raw and projected (in_order: each entry summed in
+    order, so that a row's inputs never depend on the rows beside it)."""
+    if data.projection.shape[1] == 0:
+        gather(X, data.images, rows, data.mean, data.inv_std, data.image_shape, augment, key)
+        return
+    R = raw[:rows.shape[0]]
+    gather(R, data.images, rows, data.mean, data.inv_std, data.image_shape, augment, key)
+    if in_order:
+        product_in_order(X, R, data.projection)
+    else:
+        gemm(X, R, data.projection, False, False)
 
 
 @njit(cache=True)

@@ -62,6 +62,7 @@ class Network:
         self.nesterov = bool(nesterov)
         self.dtype = np.dtype(NUMPY_DTYPES[spec.dtype])
         check_memory(spec, max_batch)
+        self._raw_features = 0  # the width of the rows a projecting preprocessing maps
         self._allocate(max_batch)
         given = (state or {}).get("parameters", {})
         self._init_parameters(draw=set(given) != set(self.parameters))
@@ -88,6 +89,7 @@ class Network:
             grad_b=np.zeros(max_batch * widest, dt),
             losses=np.zeros(max_batch, dt),
             inputs=np.zeros((max_batch, spec.input_size), dt),
+            raw=np.zeros((max_batch, self._raw_features), dt),
             targets=np.zeros(max_batch, np.int64),
             layout=layout,
             dims=np.array(spec.dims, dtype=np.int64),
@@ -241,21 +243,26 @@ class Network:
 
     def set_preprocessing(self, preprocessing, class_names=None, image_shape=None):
         """How raw images become inputs: a fitted `Preprocessing` of the network's D
-        features (every source, evaluation and prediction applies it); optionally the
+        inputs (every source, evaluation and prediction applies it); optionally the
         class names and the images' (C, H, W)."""
         D = self.spec.input_size
-        if not isinstance(preprocessing, Preprocessing) or preprocessing.n_features != D:
-            raise ValueError(f"preprocessing must be a Preprocessing of {D} features, got "
+        if not isinstance(preprocessing, Preprocessing) or preprocessing.n_inputs != D:
+            raise ValueError(f"preprocessing must be a Preprocessing of {D} inputs, got "
                              f"{preprocessing!r}")
         self.preprocessing = preprocessing
+        raw = 0 if preprocessing.projection is None else preprocessing.n_features
+        if raw != self._raw_features:
+            self._raw_features = raw
+            self._buf = self._buf._replace(raw=np.zeros((self.max_batch, raw), self.dtype))
         if class_names is not None:
             if len(class_names) != self.spec.n_classes:
                 raise ValueError(f"class_names must have {self.spec.n_classes} names, "
                                  f"got {len(class_names)}")
             self.class_names = tuple(class_names)
         if image_shape is not None:
-            if int(np.prod(image_shape)) != D:
-                raise ValueError(f"image_shape {tuple(image_shape)} does not hold {D} features")
+            if int(np.prod(image_shape)) != preprocessing.n_features:
+                raise ValueError(f"image_shape {tuple(image_shape)} does not hold "
+                                 f"{preprocessing.n_features} features")
             self.image_shape = tuple(int(s) for s in image_shape)
 
     def batch_source(self, images, labels=None):
@@ -263,7 +270,7 @@ class Network:
         preprocessing, for `run_steps`, `scores` and `evaluate_source`."""
         images = np.asarray(images)
         n = images.shape[0] if images.ndim >= 1 else 0
-        _expect_shape("images", images, (n, self.spec.input_size), np.uint8)
+        _expect_shape("images", images, (n, self.preprocessing.n_features), np.uint8)
         return self._source(images, labels)
 
     def float_source(self, X, labels=None):
@@ -277,7 +284,7 @@ class Network:
         """
         X = np.asarray(X)
         n = X.shape[0] if X.ndim >= 1 else 0
-        _expect_shape("X", X, (n, self.spec.input_size), self.dtype)
+        _expect_shape("X", X, (n, self.preprocessing.n_features), self.dtype)
         if not X.flags.c_contiguous:
             raise ValueError("X must be C-contiguous (np.ascontiguousarray)")
         _check_finite("X", X)
@@ -289,21 +296,37 @@ class Network:
         return (self.batch_source(rows, labels) if np.asarray(rows).dtype == np.uint8
                 else self.float_source(rows, labels))
 
+    def _check_source(self, source):
+        """ValueError unless `source` is a BatchSource of this network's preprocessing (its
+        rows' width, and its projection's shape: the kernels project into the network's
+        buffers)."""
+        projection = self.preprocessing.projection
+        shape = (0, 0) if projection is None else projection.shape
+        if not isinstance(source, step.BatchSource) or source.images.ndim != 2 or \
+                source.images.shape[1] != self.preprocessing.n_features or \
+                source.projection.shape != shape:
+            raise ValueError("source must be this network's source(images, labels)")
+
     def _source(self, images, labels):
         """The BatchSource of checked raw images: their preprocessing's gather form."""
         n = images.shape[0]
         labels = (np.zeros(n, np.int64) if labels is None
                   else self._checked_labels(labels, n, name="labels"))
-        stored, offset, scale = self.preprocessing.gather_form(images)
-        shape = self.image_shape or (1, 1, self.spec.input_size)
+        preprocessing = self.preprocessing
+        stored, offset, scale = preprocessing.gather_form(images)
+        shape = self.image_shape or (1, 1, preprocessing.n_features)
+        projection = (np.zeros((0, 0)) if preprocessing.projection is None
+                      else preprocessing.projection)
         return step.BatchSource(stored, labels, np.ascontiguousarray(offset, self.dtype),
-                                np.ascontiguousarray(scale, self.dtype), shape)
+                                np.ascontiguousarray(scale, self.dtype), shape,
+                                np.ascontiguousarray(projection, self.dtype))
 
     @_compiled
     def scores(self, source, index=None):
         """Scores float[len(index), K] of source's rows `index` (default: all), in inference
         mode: one compiled call, n_max rows at a time. source: a `batch_source` or
         `float_source`."""
+        self._check_source(source)
         index = _checked_index(index, source.images.shape[0])
         out = np.empty((index.size, self.spec.n_classes), dtype=self.dtype)
         wt = np.empty_like(self._buf.params)
@@ -414,9 +437,7 @@ class Network:
                                   int(step0)))
 
     def _check_steps(self, source, order, first_row, batch_size, step0, etas, losses_out):
-        if not isinstance(source, step.BatchSource) or source.images.ndim != 2 or \
-                source.images.shape[1] != self.spec.input_size:
-            raise ValueError("source must be this network's batch_source(images, labels)")
+        self._check_source(source)
         require(batch_size >= 1, "batch_size", f"must be >= 1, got {batch_size}")
         require(step0 >= 0, "step0", f"must be >= 0, got {step0}")
         etas = np.asarray(etas)
@@ -445,6 +466,7 @@ class Network:
     def evaluate_source(self, source, index=None):
         """`evaluate` of a source's rows `index` (default: all): a caller that evaluates
         the same images again and again builds their source (and preprocesses them) once."""
+        self._check_source(source)
         index = _checked_index(index, source.images.shape[0])
         if index.size == 0:
             raise ValueError("index selects no images")

@@ -289,8 +289,9 @@ def _read_model(npz, version):
     """(spec, {name: value}) of everything but the extras, each value checked."""
     spec = _spec(npz)
     kind, prefix = _preprocessing_kind(npz, version)
+    n_features = _n_features(npz, prefix, spec)
     preprocessing = {f"{prefix}{name}": shape for name, shape in
-                     kind.shapes(spec.input_size).items()}
+                     kind.shapes(spec.input_size, n_features).items()}
     shapes = tensor_shapes(spec)
     _check_tensor_shapes(npz, {**shapes, **preprocessing},
                          ("param/", "running/", f"{PREPROCESSING}/"))
@@ -301,8 +302,15 @@ def _read_model(npz, version):
     if not 0 <= arrays["seed"] < 2**63:  # the seeds numpy's generators and the kernels take
         raise _Damaged(f"seed {arrays['seed']} is not in 0..2**63-1")
     arrays["class_names"] = _class_names(npz, spec.n_classes)
-    arrays["image_shape"] = _image_shape(npz, spec.input_size)
+    arrays["image_shape"] = _image_shape(npz, n_features)
     return spec, arrays
+
+
+def _n_features(npz, prefix, spec):
+    """The raw images' features: the length of the preprocessing's mean (every kind has
+    one), else the network's inputs (the missing mean is then reported as such)."""
+    header = npz.headers.get(f"{prefix}mean")
+    return header[0][0] if header is not None and len(header[0]) == 1 else spec.input_size
 
 
 def _class_names(npz, n_classes):

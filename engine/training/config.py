@@ -24,7 +24,8 @@ class TrainConfig:
     """Data, model, optimiser, schedule, stop, augmentation and bookkeeping of a run.
 
     Each setting's type, default and limits are in `settings.SETTINGS`. zca: eps of the
-    inputs' ZCA whitening, 0 for per-feature standardisation. n_s, the half
+    inputs' ZCA whitening, 0 for per-feature standardisation; pca: the leading principal
+    components kept of those inputs, 0 for all (no projection). n_s, the half
     cycle, is a number of steps ("500") or of epochs ("2ep"). Stop after `cycles`
     (cyclical schedules: cycles x 2 n_s steps), `epochs` or `steps`, one of them; with none
     given, one cycle for a cyclical schedule and 10 epochs for any other.
@@ -37,6 +38,7 @@ class TrainConfig:
     split: str = _D["split"]
     n_val: int = _D["n_val"]
     zca: float = _D["zca"]
+    pca: int = _D["pca"]
     # the model's settings, with NetworkSpec's defaults
     hidden: tuple = NetworkSpec.hidden
     batch_norm: bool = NetworkSpec.batch_norm

@@ -382,7 +382,7 @@ def tell(observers, moment, *args):
 def build_network(config, preprocessing, image_shape, class_names, state=None):
     """The run's network, with the preprocessing fitted on its split's train part; state:
     a `state_dict` to start from (a network continued) instead of the initialisation."""
-    spec = config.network_spec(preprocessing.n_features, len(class_names))
+    spec = config.network_spec(preprocessing.n_inputs, len(class_names))
     net = Network(spec, seed=config.seed, max_batch=max(config.batch_size, EVAL_CHUNK),
                   momentum=config.momentum, nesterov=config.nesterov, state=state)
     net.set_preprocessing(preprocessing, class_names, image_shape)

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..data import Dataset, Split, dataset_sha256, load_dataset, make_split, resolve_source
-from ..data.preprocessing import fit_preprocessing
+from ..data.preprocessing import check_components, fit_preprocessing
 from ..errors import SettingError, UserError, require
 from ..model.layout import buffer_bytes, check_memory
 from ..model.network import EVAL_CHUNK
 from ..model.npz import load_network, save_network
-from ..plots import curves_figure, schedule_figure, templates_figure
+from ..plots import curves_figure, network_templates_figure, schedule_figure
 from ..runtime.threads import use_threads
 from .config import TrainConfig, resume_config
 from .folder import RunFolder, environment
@@ -49,9 +49,10 @@ def prepare(config, dataset=None, split=None, cache_dir=None):
         split = make_split(dataset, config.split, config.n_val)
     plan = make_plan(config, len(split.train))
     check_translate(config.translate, dataset.image_shape)
+    check_components(config.pca, dataset.train_images.shape[1])
     check_fits(config, dataset)
     preprocessing = fit_preprocessing(config.zca, split.train.images, split.train.index,
-                                      dataset.cache_entry)
+                                      dataset.cache_entry, config.pca)
     return Prepared(config, dataset, split, plan, preprocessing)
 
 
@@ -91,7 +92,8 @@ def network_bytes(config, dataset):
 
 def _network_of(config, dataset):
     """(NetworkSpec, max_batch) of the network `config` trains on `dataset`."""
-    return (config.network_spec(dataset.train_images.shape[1], len(dataset.class_names)),
+    return (config.network_spec(config.pca or dataset.train_images.shape[1],
+                                len(dataset.class_names)),
             max(config.batch_size, EVAL_CHUNK))
 
 
@@ -222,9 +224,7 @@ def finish(result, folder, prepared, notes=()):
     save_network(folder.model, net)
     folder.write_summary(summary)
     curves_figure(folder.read_metrics(), folder.curves)
-    single_layer = net.spec.n_layers == 1
-    templates_figure(net.parameters["W1"], net.image_shape,
-                     net.class_names if single_layer else None, folder.templates)
+    network_templates_figure(net, folder.templates)
     return summary
 
 

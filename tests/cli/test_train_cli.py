@@ -216,6 +216,19 @@ def test_a_zca_eps_below_0_or_not_finite_is_one_line(images, tmp_path, value, me
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("value, message", [
+    ("-1", "--pca must be in [0, 16777216], got -1"),
+    ("100000", "--pca 100000 is more components than the images' "),
+])
+def test_a_pca_count_out_of_range_is_one_line(images, tmp_path, value, message):
+    result = CliRunner().invoke(cli, ["train", "--data", str(images), "--out",
+                                      str(tmp_path / "run"), "--batch-size", "10", "--zca", "0.1",
+                                      "--pca", value])
+
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "run").exists()
+
+
 def test_zca_is_an_option_of_train_with_its_help():
     result = CliRunner().invoke(cli, ["train", "--help"])
 

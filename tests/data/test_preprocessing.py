@@ -1,10 +1,10 @@
-"""preprocessing.py: standardisation as it always was, ZCA whitening against plain NumPy, its
-int16 form's error bound, and the cache of its statistics."""
+"""preprocessing.py: standardisation as it always was, ZCA whitening and PCA against plain
+NumPy, the int16 form's error bound, and the cache of the statistics."""
 import numpy as np
 import pytest
 
 from cifar_engine import load_dataset
-from cifar_engine.data.preprocessing import (INT16_MAX, PREPROCESSINGS, Standardise, Zca,
+from cifar_engine.data.preprocessing import (INT16_MAX, PREPROCESSINGS, Pca, Standardise, Zca,
                                              feature_stats, fit_preprocessing)
 from cifar_engine.errors import DataError, SettingError
 from cifar_engine.kernels import step
@@ -77,7 +77,7 @@ def test_a_standardised_network_scores_bit_for_bit_as_before(dtype):
 
     assert source.images is images
     before = step.BatchSource(images, source.labels, mean.astype(dtype),
-                              (1.0 / std).astype(dtype), (1, 1, 24))
+                              (1.0 / std).astype(dtype), (1, 1, 24), np.zeros((0, 0), dtype))
     np.testing.assert_array_equal(net.scores(source), net.scores(before))
 
 
@@ -213,18 +213,114 @@ def test_a_zca_network_scores_its_raw_images_as_the_whitened_rows():
         rtol=1e-5, atol=1e-5)
 
 
+# -- PCA ---------------------------------------------------------------------------------------
+
+
+def _pca_by_svd(X, eps, k):
+    """The k leading principal coordinates of the rows X (float64) by the SVD of the centred
+    (eps 0: standardised) data, scaled by the ZCA gains when eps > 0: (mean, scale, (D, k)
+    map), the coordinates being ((X - mean) * scale) @ map."""
+    mean = X.mean(axis=0)
+    scale = np.ones_like(mean) if eps > 0 else 1 / X.std(axis=0)
+    _, S, Vt = np.linalg.svd((X - mean) * scale, full_matrices=False)
+    eigenvalues = S**2 / X.shape[0]
+    gains = 1 / np.sqrt(eigenvalues + eps * eigenvalues.mean()) if eps > 0 else np.ones(k)
+    return mean, scale, Vt[:k].T * gains[:k]
+
+
+def _signs_matched(A, B):
+    """A with each column's sign that of the same column of B (eigenvectors have none)."""
+    return A * np.sign(np.sum(A * B, axis=0))
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("dtype", ["uint8", "float64"])
+def test_pca_matches_plain_numpy_by_svd(eps, dtype):
+    images = correlated_images().astype(dtype)
+    index = np.arange(20, 300)
+
+    pca = Pca.fit(images, index, eps=eps, k=5)
+
+    mean, scale, M = _pca_by_svd(images[index].astype(np.float64), eps, 5)
+    np.testing.assert_allclose(pca.mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(pca.scale, scale, rtol=1e-12)
+    projection = pca.projection.astype(np.float64)
+    np.testing.assert_allclose(_signs_matched(projection, M), M, rtol=1e-4,
+                               atol=1e-5 * np.abs(M).max())
+    expected = ((images - mean) * scale) @ M
+    np.testing.assert_allclose(_signs_matched(pca.transform(images), expected), expected,
+                               rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert pca.n_features == 12 and pca.n_inputs == 5
+    assert pca.describe() == {"kind": "pca", "components": 5, "eps": eps}
+
+
+def test_every_component_of_whitened_images_is_zca_in_another_basis():
+    """With k = D the inputs are the ZCA-whitened image in the basis of the eigenvectors:
+    rotated back, they are ZCA's, and the templates map a layer back the same way."""
+    images = correlated_images()
+    pca = Pca.fit(images, np.arange(300), eps=0.1, k=12)
+    zca = Zca.fit(images, np.arange(300), eps=0.1)
+
+    rotated = pca.transform(images) @ pca.components.T.astype(np.float64)
+
+    np.testing.assert_allclose(rotated, zca.whitened(images), rtol=1e-3, atol=1e-4)
+    W1 = np.random.default_rng(1).standard_normal((4, 12))
+    np.testing.assert_allclose(pca.templates(W1) @ pca.components.astype(np.float64),
+                               W1 * pca.gains, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_pca_network_scores_its_raw_images_as_the_projected_rows(dtype):
+    """The kernels' projection (after the gather, in order for scores) against the
+    preprocessing's NumPy transform fed to the network."""
+    images = correlated_images(n=60, d=48)
+    net = Network(NetworkSpec(input_size=7, n_classes=3, hidden=(10,), dtype=dtype), seed=2)
+    net.set_preprocessing(Pca.fit(images, np.arange(50), eps=0.1, k=7), image_shape=(3, 4, 4))
+    X = net.preprocessing.transform(images)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+
+    np.testing.assert_allclose(net.scores(net.batch_source(images)), net.forward(X),
+                               rtol=tol, atol=tol)
+    raw = images.astype(dtype)
+    raw.flags.writeable = False
+    np.testing.assert_allclose(net.scores(net.float_source(raw)), net.forward(X), rtol=tol,
+                               atol=tol)
+    assert np.array_equal(net.scores(net.batch_source(images[:1])),
+                          net.scores(net.batch_source(images))[:1])
+
+
+def test_a_source_of_another_preprocessing_is_refused():
+    images = correlated_images(n=60, d=48)
+    net = Network(NetworkSpec(input_size=7, n_classes=3, hidden=(10,)), seed=2)
+    other = Network(NetworkSpec(input_size=48, n_classes=3, hidden=(10,)), seed=2)
+    net.set_preprocessing(Pca.fit(images, np.arange(50), eps=0.1, k=7))
+
+    with pytest.raises(ValueError, match="this network's source"):
+        net.scores(other.batch_source(images))
+
+
+def test_more_components_than_features_is_refused_naming_pca():
+    with pytest.raises(SettingError, match="pca 13 is more components than the images' 12"):
+        fit_preprocessing(0.1, correlated_images(), np.arange(100), pca=13)
+
+
 # -- the registry ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("zca, kind", [(0.0, "standardise"), (0.1, "zca")])
-def test_the_zca_setting_chooses_the_kind_and_its_arrays_round_trip(zca, kind):
+@pytest.mark.parametrize("zca, pca, kind, inputs", [(0.0, 0, "standardise", 12),
+                                                    (0.1, 0, "zca", 12), (0.1, 5, "pca", 5),
+                                                    (0.0, 5, "pca", 5)])
+def test_the_zca_and_pca_settings_choose_the_kind_and_its_arrays_round_trip(zca, pca, kind,
+                                                                           inputs):
     images = correlated_images()
 
-    fitted = fit_preprocessing(zca, images, np.arange(100))
+    fitted = fit_preprocessing(zca, images, np.arange(100), pca=pca)
 
     assert fitted.kind == kind and isinstance(fitted, PREPROCESSINGS[kind])
+    assert fitted.n_inputs == inputs and fitted.n_features == 12
     arrays = fitted.arrays()
-    assert {k: np.shape(v) for k, v in arrays.items()} == PREPROCESSINGS[kind].shapes(12)
+    assert {k: np.shape(v) for k, v in arrays.items()} == \
+        PREPROCESSINGS[kind].shapes(inputs, 12)
     again = PREPROCESSINGS[kind].from_arrays(arrays)
     np.testing.assert_array_equal(again.transform(images), fitted.transform(images))
 
@@ -235,6 +331,11 @@ def test_the_zca_setting_chooses_the_kind_and_its_arrays_round_trip(zca, kind):
     (lambda z: Zca(z.mean, z.whiten[:, :-1], z.step, z.eps), "whiten must have shape"),
     (lambda z: Zca(z.mean, z.whiten * np.inf, z.step, z.eps), "whiten holds NaN"),
     (lambda z: Standardise(z.mean, np.zeros(12)), "std holds values <= 0"),
+    (lambda z: Pca(z.mean, np.ones(12), np.ones((12, 13)), np.ones(13)),
+     r"components must have shape \(12, k\) with 1 <= k <= 12"),
+    (lambda z: Pca(z.mean, np.ones(12), np.ones((12, 3)), np.zeros(3)), "gains holds values <= 0"),
+    (lambda z: Pca(z.mean, np.ones(12), np.ones((12, 3)), np.ones(3), -1.0),
+     "eps must be a number >= 0"),
 ])
 def test_a_preprocessing_of_bad_arrays_names_the_array(make, message):
     zca = Zca.fit(correlated_images(), np.arange(100), eps=0.1)

@@ -8,7 +8,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from cifar_engine.data.preprocessing import Standardise, Zca
+from cifar_engine.data.preprocessing import Pca, Standardise, Zca
 from cifar_engine.errors import UserError
 from cifar_engine.model.network import Network, NetworkSpec
 from cifar_engine.model.npz import (FORMAT_VERSION, check_extra, load_network, save_network,
@@ -338,8 +338,51 @@ def test_a_zca_model_predicts_from_raw_images_exactly_as_the_network(tmp_path):
     assert read_arrays(tmp_path / "model.npz")["format_version"] == FORMAT_VERSION == 2
 
 
+def pca_net():
+    """A 5-6-3 network on the 5 leading components of whitened random 12-pixel images."""
+    rng = np.random.default_rng(0)
+    net = Network(NetworkSpec(input_size=5, n_classes=3, hidden=(6,), batch_norm=True),
+                  seed=3, max_batch=8)
+    net.set_preprocessing(Pca.fit(rng.integers(0, 256, (40, 12), np.uint8), np.arange(40),
+                                  eps=0.1, k=5), ["cat", "dog", "eel"], (3, 2, 2))
+    return net
+
+
+def test_a_pca_model_predicts_from_raw_images_exactly_as_the_network(tmp_path):
+    net = pca_net()
+    images = np.random.default_rng(2).integers(0, 256, (20, 12), dtype=np.uint8)
+    save_network(tmp_path / "model.npz", net)
+
+    loaded, _ = load_network(tmp_path / "model.npz")
+
+    assert loaded.preprocessing.describe() == {"kind": "pca", "components": 5, "eps": 0.1}
+    for name, value in net.preprocessing.arrays().items():
+        np.testing.assert_array_equal(loaded.preprocessing.arrays()[name], value)
+    np.testing.assert_array_equal(loaded.predict_proba(images, tta="flip"),
+                                  net.predict_proba(images, tta="flip"))
+
+
 @pytest.mark.parametrize("changes, message", [
-    ({"preprocessing": np.array("pca")}, "preprocessing 'pca' is not one of standardise, zca"),
+    ({"preprocessing/components": np.ones((12, 4), np.float32)},
+     "tensor preprocessing/components is (12, 4), its spec needs (12, 5)"),
+    ({"preprocessing/gains": None}, "no tensor preprocessing/gains, which its spec needs"),
+    ({"preprocessing/mean": np.ones(11)},
+     "tensor preprocessing/scale is (12,), its spec needs (11,)"),
+    ({"image_shape": np.array([1, 1, 5])}, "image_shape [1, 1, 5] is not a (C, H, W) of 12"),
+])
+def test_a_damaged_pca_model_is_one_line_naming_the_file(tmp_path, changes, message):
+    save_network(tmp_path / "model.npz", pca_net())
+    rewrite(tmp_path / "model.npz", changes)
+
+    with pytest.raises(UserError, match="model.npz: damaged cifar-engine model") as error:
+        load_network(tmp_path / "model.npz")
+
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"preprocessing": np.array("lda")},
+     "preprocessing 'lda' is not one of standardise, zca, pca"),
     ({"preprocessing": None}, "no preprocessing, which version 2 needs"),
     ({"preprocessing/step": np.zeros(12)}, "tensor preprocessing/step holds values <= 0"),
     ({"preprocessing/eps": np.array(-1.0)}, "tensor preprocessing/eps must be a number > 0"),

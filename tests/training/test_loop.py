@@ -25,7 +25,8 @@ def _trainer(dataset, **settings):
                             "n_s": "2ep", "eta_min": 1e-4, "eta_max": 5e-2, "eval_every": 7,
                             "checkpoint_every": 5, **settings})
     split = make_split(dataset, config.split, config.n_val)
-    preprocessing = fit_preprocessing(config.zca, split.train.images, split.train.index)
+    preprocessing = fit_preprocessing(config.zca, split.train.images, split.train.index,
+                                      pca=config.pca)
     net = build_network(config, preprocessing, dataset.image_shape, dataset.class_names)
     return Trainer(config, split, net, make_plan(config, len(split.train)))
 
@@ -55,6 +56,8 @@ SETTINGS = [
                  id="bn-dropout-augment-momentum"),
     pytest.param({"zca": 0.1, "flip": True, "translate": 2, "noise": 0.1, "momentum": 0.9},
                  id="zca-augment-momentum"),
+    pytest.param({"zca": 0.1, "pca": 20, "flip": True, "translate": 2, "momentum": 0.9},
+                 id="pca-augment-momentum"),
 ]
 
 

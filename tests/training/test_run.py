@@ -42,6 +42,24 @@ def test_fit_trains_from_loaded_data_and_writes_nothing(tmp_path):
     assert 0 <= result.val_acc <= 1 and result.compile_seconds >= 0
 
 
+def test_a_pca_run_projects_with_statistics_cached_beside_the_data(tmp_path):
+    root = write_image_tree(tmp_path / "images", per_class=(100, 20), size=(8, 8)).path
+    config = TrainConfig(data=str(root), zca=0.1, pca=24, hidden=(12,), batch_size=10,
+                         flip=True, translate=1, tta="flip", epochs=2)
+
+    result, summary = cifar_engine.train(config, out=tmp_path / "run",
+                                         cache_dir=tmp_path / "cache")
+
+    assert summary["preprocessing"] == {"kind": "pca", "components": 24, "eps": 0.1}
+    data = cifar_engine.load_dataset(root, cache_dir=tmp_path / "cache")
+    assert [p.name for p in data.cache_entry.glob("pca24-eps0.1-*.npz")]
+    net, _ = cifar_engine.load_network(tmp_path / "run" / "model.npz")
+    assert net.spec.input_size == 24 and net.preprocessing.n_features == 192
+    assert net.evaluate(data.test_images, data.test_labels)["accuracy"] == \
+        summary["without_tta"]["test_acc"]
+    assert (tmp_path / "run" / "templates.png").stat().st_size > 0
+
+
 def test_a_zca_run_whitens_with_statistics_cached_beside_the_data(tmp_path):
     root = write_image_tree(tmp_path / "images", per_class=(100, 20), size=(8, 8)).path
     config = TrainConfig(data=str(root), zca=0.1, hidden=(12,), batch_size=10,
