@@ -75,7 +75,7 @@ def test_dry_run_prints_the_plan_and_writes_only_the_schedule(capsys, images, tm
 
 def test_flags_turn_off_what_a_preset_turns_on(capsys, images, tmp_path):
     code = main(["train", "--preset", "best-10min", "--data", str(images), "--n-val", "60",
-                 "--hidden", "16", "--batch-size", "10", "--steps", "4", "--no-flip",
+                 "--hidden", "16", "--pca", "24", "--batch-size", "10", "--steps", "4", "--no-flip",
                  "--no-bn", "--tta", "none", "--out", str(tmp_path / "run")])
     assert code == 0
     config = (tmp_path / "run" / "config.toml").read_text()
@@ -86,7 +86,7 @@ def test_flags_turn_off_what_a_preset_turns_on(capsys, images, tmp_path):
 
 def test_a_preset_with_test_time_flips_reports_both_accuracies(capsys, images, tmp_path):
     code = main(["train", "--preset", "best-10min", "--data", str(images), "--n-val", "60",
-                 "--hidden", "16", "--batch-size", "10", "--steps", "4",
+                 "--hidden", "16", "--pca", "24", "--batch-size", "10", "--steps", "4",
                  "--out", str(tmp_path / "run")])
     out = capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

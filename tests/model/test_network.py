@@ -439,7 +439,7 @@ def test_a_step_function_compiled_on_cached_kernels_runs_from_the_cache(tmp_path
     (dict(order=np.full(64, 64, np.int64)), "order must hold rows in"),
     (dict(order=np.arange(64.0)), "order must be a 1-d int64 array"),
     (dict(losses_out=np.zeros(2)), "losses_out must be a 1-d float array of at least 3"),
-    (dict(source="images"), "source must be this network's batch_source"),
+    (dict(source="images"), "source must be this network's source"),
 ])
 def test_run_steps_checks_its_arguments(change, message):
     net = Network(NetworkSpec(input_size=D, n_classes=K, hidden=(6,)), max_batch=8)

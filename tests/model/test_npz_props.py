@@ -18,7 +18,7 @@ from cifar_engine.errors import DataError
 from cifar_engine.model.npz import check_extra, load_network, save_network
 from cifar_engine.training.loop import METRIC_COLUMNS
 from properties import damaged, loads_or_refuses, report_inputs  # noqa: F401 (a fixture)
-from test_npz import small_net
+from test_npz import pca_net, small_net
 
 # --- the files under test ---------------------------------------------------------------
 
@@ -38,9 +38,9 @@ def _checkpoint_extra(net):
 
 
 NET, ZCA_NET = small_net(), small_net(zca=True)  # of the same spec
-MODELS = {_npz_bytes(net): net for net in (NET, ZCA_NET)}
+MODELS = {_npz_bytes(net): net for net in (NET, ZCA_NET, pca_net())}
 CHECKPOINTS = {_npz_bytes(net, _checkpoint_extra(net)): net for net in (NET, ZCA_NET)}
-MODEL, ZCA_MODEL = MODELS
+MODEL, ZCA_MODEL, PCA_MODEL = MODELS
 CHECKPOINT, ZCA_CHECKPOINT = CHECKPOINTS
 EXTRA_SHAPES = {"step": (), "history": (None, len(METRIC_COLUMNS)),
                 **{f"velocity/{k}": v.shape for k, v in NET.velocity.items()}}
@@ -114,7 +114,8 @@ def model_inputs(files):
         lambda data: st.one_of(damaged(data), member_changed(data)))
 
 
-POSITIVE = {"standardise": "std", "zca": "step"}  # the array of each kind that must be > 0
+# the array of each kind that must be > 0
+POSITIVE = {"standardise": "std", "zca": "step", "pca": "gains"}
 
 
 def _check_loaded(net, original):
@@ -125,7 +126,8 @@ def _check_loaded(net, original):
                    *net.preprocessing.arrays().values()):
         assert np.isfinite(tensor).all()
     assert (getattr(net.preprocessing, POSITIVE[net.preprocessing.kind]) > 0).all()
-    images = np.random.default_rng(0).integers(0, 256, (4, net.spec.input_size), np.uint8)
+    images = np.random.default_rng(0).integers(0, 256, (4, net.preprocessing.n_features),
+                                               np.uint8)
     try:
         p = net.predict_proba(images)
     except DataError as err:
@@ -158,6 +160,7 @@ PROPERTY = settings(max_examples=300, deadline=None,
 @given(content=model_inputs(MODELS))
 @example(content=MODEL)
 @example(content=ZCA_MODEL)
+@example(content=PCA_MODEL)
 @example(content=b"")
 def test_a_damaged_model_loads_as_a_working_network_or_is_one_line(tmp_path, content):
     folder, path = _load(tmp_path, "model.npz", content)
