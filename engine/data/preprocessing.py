@@ -130,6 +130,14 @@ def _matrix(name, value, fits, expected):
     return matrix
 
 
+def _eps(value, zero_allowed):
+    """eps as a float; ValueError unless it is finite and > 0 (or >= 0 when zero_allowed)."""
+    eps = float(np.asarray(value))
+    if not (np.isfinite(eps) and (eps >= 0 if zero_allowed else eps > 0)):
+        raise ValueError(f"eps must be a number {'>=' if zero_allowed else '>'} 0, got {eps}")
+    return eps
+
+
 def _positive(name, value):
     if (value <= 0).any():
         raise ValueError(f"{name} holds values <= 0")
@@ -282,9 +290,7 @@ class Zca(Preprocessing):
         mean = _vector("mean", self.mean, np.size(self.mean))
         D = mean.size
         whiten = _matrix("whiten", self.whiten, lambda shape: shape == (D, D), f"({D}, {D})")
-        eps = float(np.asarray(self.eps))
-        if not (np.isfinite(eps) and eps > 0):
-            raise ValueError(f"eps must be a number > 0, got {eps}")
+        eps = _eps(self.eps, zero_allowed=False)
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "whiten", whiten)
         object.__setattr__(self, "step", _positive("step", _vector("step", self.step, D)))
@@ -380,9 +386,7 @@ class Pca(Preprocessing):
                              lambda shape: shape[0] == D and 1 <= shape[1] <= D,
                              f"({D}, k) with 1 <= k <= {D}")
         k = components.shape[1]
-        eps = float(np.asarray(self.eps))
-        if not (np.isfinite(eps) and eps >= 0):
-            raise ValueError(f"eps must be a number >= 0, got {eps}")
+        eps = _eps(self.eps, zero_allowed=True)
         object.__setattr__(self, "mean", mean)
         object.__setattr__(self, "scale", _positive("scale", _vector("scale", self.scale, D)))
         object.__setattr__(self, "components", components)
@@ -429,11 +433,10 @@ class Pca(Preprocessing):
         else:  # the covariance of the standardised pixels
             scale = 1.0 / std
             covariance *= np.outer(scale * unit, scale * unit)
-        eigenvalues, U = _eigen(covariance)
-        top = np.argsort(eigenvalues, kind="stable")[::-1][:k]
-        gains = (_whitening_gains(eigenvalues, eps)[top] / unit if eps > 0
+        eigenvalues, U = _eigen(covariance)  # ascending: the last k lead
+        gains = (_whitening_gains(eigenvalues, eps)[::-1][:k] / unit if eps > 0
                  else np.ones(k))
-        return cls(mean, scale, U[:, top], gains, eps)
+        return cls(mean, scale, U[:, ::-1][:, :k], gains, eps)
 
     def input_reach(self):
         reach = np.maximum(np.abs(self.mean), np.abs(255 - self.mean)) * self.scale
