@@ -46,6 +46,21 @@ test-data:
 		  >/dev/null 2>&1 || echo "make: could not install dataset-fashion-mnist (run: sudo apt-get install dataset-fashion-mnist); its tests will fail"; \
 	fi
 
+# Debian's Chromium for the browser tests (tests/browser.py), and npm for the packages that
+# asv_bench/offline_assets.py fetches: installed the same way when missing.
+# $(call apt_install,PACKAGE,COMMAND)
+apt_install = @command -v $(2) >/dev/null || { echo "make: installing Debian's $(1)"; \
+	( DEBIAN_FRONTEND=noninteractive $(APT_GET) update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq $(1) ) >/dev/null 2>&1 || \
+	  echo "make: could not install $(1) (run: sudo apt-get install $(1)); what needs it will fail"; }
+
+.PHONY: test-browser npm-client
+test-browser: npm-client
+	$(call apt_install,chromium,chromium)
+
+npm-client:
+	$(call apt_install,npm,npm)
+
 # The suite runs on every core (pytest-xdist), a test file to a worker: most of its time is
 # Numba compiling and small single-threaded checks, which share the cores well.
 PARALLEL := -n auto --dist loadfile
@@ -53,7 +68,7 @@ PARALLEL := -n auto --dist loadfile
 test: $(STAMP) test-data
 	$(BIN)/python -m pytest -m "not slow" -q $(PARALLEL)
 
-test-slow: $(STAMP) test-data
+test-slow: $(STAMP) test-data test-browser
 	$(BIN)/python -m pytest -m slow -q
 
 # The suite as on a system without fcntl and os.pread (Windows): tests/no_posix/ hides them
@@ -100,11 +115,13 @@ asv_bench/.machine: $(STAMP)
 bench: asv_bench/.machine
 	$(ASV) run --python=same --show-stderr --set-commit-hash=$$(git rev-parse HEAD) $(BENCH_ARGS)
 
-bench-history: asv_bench/.machine
+bench-history: asv_bench/.machine npm-client
 	@# asv exits 2 when a benchmark fails on some commit (an older engine API): still publish
 	$(ASV) run --show-stderr --skip-existing-successful HEAD~$(HISTORY)..HEAD $(BENCH_ARGS) || \
 		echo "bench-history: some benchmarks failed on some commits (see above)"
 	$(ASV) publish
+	@# asv's page loads its scripts from CDNs: copy them in, so it works offline too
+	$(BIN)/python asv_bench/offline_assets.py asv_bench/html
 	@echo "dashboard: asv_bench/html/index.html (serve it with: cd asv_bench && ../$(BIN)/asv preview)"
 
 bench-preview: $(STAMP)

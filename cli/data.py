@@ -70,7 +70,8 @@ def show(src, labels, cache_dir, out, per_class, seed):
     from cifar_engine.plots import sample_grid
 
     dataset = load_dataset(src, labels=labels, cache_dir=cache_dir)
-    click.echo(sample_grid(dataset, out, per_class=per_class, seed=seed))
+    sample_grid(dataset, out, per_class=per_class, seed=seed)
+    click.echo(out)
 
 
 @data.command(name="download")

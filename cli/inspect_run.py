@@ -1,4 +1,4 @@
-"""Commands on a finished run folder: `evaluate`, `predict` and `plot`."""
+"""Commands on a run folder: `evaluate` and `predict` (a finished run), `plot` (any)."""
 import click
 import numpy as np
 
@@ -117,9 +117,12 @@ def predict(run, which, tta, images):
 @click.command()
 @run_folder
 def plot(run):
-    """Redraw a run's curves.png and templates.png."""
-    from cifar_engine.plots import curves_figure, network_templates_figure
+    """Draw a run's curves.png and templates.png, also while it trains.
 
-    folder, net = _load(run)
-    click.echo(curves_figure(folder.read_metrics(), folder.curves))
-    click.echo(network_templates_figure(net, folder.templates))
+    The curves come from metrics.csv; the templates from model.npz, else best.npz, else the
+    latest checkpoint. Prints each figure drawn and what it shows.
+    """
+    from cifar_engine.training.run import draw_figures
+
+    for path, what in draw_figures(run):
+        click.echo(f"{path}: {what}")

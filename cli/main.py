@@ -41,9 +41,11 @@ def cli():
 
 def _register():
     from cifar_engine.cli.data import data
+    from cifar_engine.cli.export import export
     from cifar_engine.cli.gradcheck import grad_check
     from cifar_engine.cli.inspect_run import evaluate, plot, predict
     from cifar_engine.cli.lr_range import lr_range_test
+    from cifar_engine.cli.runs import runs
     from cifar_engine.cli.search import search
     from cifar_engine.cli.train import presets, train
 
@@ -53,6 +55,8 @@ def _register():
     cli.add_command(evaluate)
     cli.add_command(predict)
     cli.add_command(plot)
+    cli.add_command(export)
+    cli.add_command(runs)
     cli.add_command(grad_check)
     cli.add_command(lr_range_test)
     cli.add_command(search)

@@ -128,3 +128,23 @@ def spec_from_options(options, input_size, n_classes, **overrides):
     fields = {name: options[name] for name in MODEL_OPTION_NAMES}
     fields.update(overrides)
     return NetworkSpec(input_size=input_size, n_classes=n_classes, **fields)
+
+
+def _logger_names():
+    from cifar_engine.training.loggers import LOGGERS
+
+    return sorted(LOGGERS)
+
+
+# Where a run or search is logged besides its folder (engine/training/loggers.py).
+log_options = option_group(
+    click.option("--log", "log", multiple=True, type=click.Choice(_logger_names()),
+                 help="Also log to this tool (repeat for both): tensorboard (event files in "
+                      "the run folder's tensorboard/, a search's one run per trial) or mlflow "
+                      "(a store in the run or search folder unless --tracking-uri or "
+                      "$MLFLOW_TRACKING_URI). Needs its extra."),
+    click.option("--tracking-uri", default=None, metavar="URI",
+                 help="MLflow's tracking store for --log mlflow (a server's http URI, or "
+                      "sqlite:///PATH).  [default: $MLFLOW_TRACKING_URI, else the run "
+                      "folder's mlflow.db]"),
+)

@@ -1,12 +1,14 @@
 """`cifar-engine search`: a coarse-to-fine random search over training settings."""
+import os
 import time
+from dataclasses import replace
 
 import click
 from click.core import ParameterSource
 
-from cifar_engine.cli.options import (data_options, given_settings, option_group,
-                                      preset_options, setting_option, split_options,
-                                      train_options)
+from cifar_engine.cli.options import (data_options, given_settings, log_options,
+                                      option_group, preset_options, setting_option,
+                                      split_options, train_options)
 from cifar_engine.settings import MODEL
 
 search_options = option_group(
@@ -34,15 +36,36 @@ search_options = option_group(
     click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Trials at once, each in a process of its own with its share of the "
                       "cores (1: one after another in this process)."),
-    click.option("--dask", metavar="tcp://HOST:PORT", default=None,
+    click.option("--dask", metavar="ADDRESS|FILE", default=None,
                  help="Run the trials on the Dask cluster of this scheduler (one trial per "
-                      "worker thread); the workers read --data and write the search folder's "
-                      "journal, so both must be at the same paths there."),
+                      "worker thread): its address (tcp://HOST:PORT) or its scheduler file "
+                      "(JSON, as `dask scheduler --scheduler-file` writes it); the workers "
+                      "read --data and write the search folder's journal, so both must be at "
+                      "the same paths there."),
     click.option("--out", type=click.Path(file_okay=False), default=None,
                  help="Search folder.  [default: runs/search-<timestamp>]"),
     click.option("--resume", type=click.Path(file_okay=False), default=None,
                  help="Continue the search in this folder: its finished trials are kept, "
-                      "the others run."),
+                      "the others run. --stage may add stages after its own; --timeout "
+                      "and --trial-timeout may change."),
+    click.option("--resume-if-exists", is_flag=True,
+                 help="With --out: continue the search of these options there (as --resume) "
+                      "when there is one, else start it (a job that may be requeued runs "
+                      "this)."),
+    click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+                 metavar="SECONDS",
+                 help="Start no trial after SECONDS (those running finish); --resume runs "
+                      "the rest."),
+    click.option("--trial-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
+                 metavar="SECONDS",
+                 help="Stop a trial after SECONDS of training (status timeout, never the "
+                      "best)."),
+    click.option("--optuna-journal", type=click.Path(dir_okay=False), default=None,
+                 metavar="PATH",
+                 help="Also write each finished trial into this Optuna journal file (as a "
+                      "study named after the search folder), to watch the search with "
+                      "`optuna-dashboard PATH`. Kept by --resume, which may also give one. "
+                      "Needs the optuna extra."),
 )
 
 # Options whose parameter is named otherwise than the setting its errors name.
@@ -51,13 +74,13 @@ _SETTING_OF_OPTION = {"params": "param", "stages": "stage"}
 
 def _same_as_planned():
     """{option: same(plan, value)} of the search options a resumed search must leave as
-    they were: whether a value given for it matches the plan."""
+    they were: whether a value given for it matches the plan (--stage, which may add
+    stages, the engine checks: `SearchPlan.resumable_as`)."""
     from cifar_engine.tune.search.runner import SEARCHABLE
-    from cifar_engine.tune.search.space import parse_budget, parse_space, parse_stage
+    from cifar_engine.tune.search.space import parse_budget, parse_space
 
     return {
         "params": lambda plan, texts: parse_space(texts, SEARCHABLE) == plan.space,
-        "stages": lambda plan, texts: tuple(map(parse_stage, texts)) == plan.stages,
         "seed": lambda plan, seed: seed == plan.seed,
         "top_k": lambda plan, k: k == plan.top_k,
         "prune": lambda plan, prune: prune == (plan.pruner is not None),
@@ -72,9 +95,11 @@ def _same_as_planned():
 @data_options
 @split_options
 @train_options
+@log_options
 @click.pass_context
 def search(ctx, preset, config_file, params, stages, top_k, prune, retrain_best, seed,
-           workers, dask, out, resume, cache_dir, **options):
+           workers, dask, out, resume, resume_if_exists, timeout, trial_timeout,
+           optuna_journal, cache_dir, log, tracking_uri, **options):
     """Search training settings at random, coarse to fine, over stages of trials.
 
     Trial t of stage s trains with settings drawn from the stage's space and a seed, both
@@ -87,34 +112,58 @@ def search(ctx, preset, config_file, params, stages, top_k, prune, retrain_best,
     search.csv (a row per finished trial), search.png and, with --retrain-best, best/ (a
     run folder). Options not searched are shared by every trial, as `train` takes them.
     """
+    from cifar_engine.training.loggers import Logs
     from cifar_engine.tune.search.pruning import MedianPruner
-    from cifar_engine.tune.search.runner import load_plan, plan_search, run_search
+    from cifar_engine.tune.search.runner import holds_search, load_plan, plan_search, run_search
 
     given = given_settings(ctx, options)
     if dask and _given(ctx, "workers"):
         raise click.UsageError("give --workers or --dask, not both")
+    if resume_if_exists and (resume or not out):
+        raise click.UsageError("--resume-if-exists needs --out, and takes no --resume")
     if resume:
         if preset or config_file or out:
             raise click.UsageError("--resume continues a search as its search.json says: "
                                    "give no --preset, --config or --out with it")
         plan, folder = load_plan(resume), resume
         _check_unchanged(ctx, plan, given)
+        plan = replace(plan, **_resume_changes(ctx, stages, timeout, trial_timeout))
+        if optuna_journal:
+            plan = replace(plan, optuna_journal=os.path.abspath(optuna_journal))
     else:
         plan = plan_search(params, stages or None, preset=preset, config_file=config_file,
                            settings=given, seed=seed, top_k=top_k,
-                           pruner=MedianPruner() if prune else None, retrain=retrain_best)
+                           pruner=MedianPruner() if prune else None, retrain=retrain_best,
+                           optuna_journal=optuna_journal, timeout=timeout,
+                           trial_timeout=trial_timeout)
         folder = out or f"runs/search-{time.strftime('%Y%m%d-%H%M%S')}"
+        resume = resume_if_exists and holds_search(out) and folder
     for note in plan.notes:
         click.echo(f"note: {note}", err=True)
     with _executor(workers, dask) as executor:
         try:
             result = run_search(plan, folder, executor, resume=bool(resume),
-                                report=_Printer(plan), cache_dir=cache_dir)
+                                report=_Printer(plan), cache_dir=cache_dir,
+                                logs=Logs(log, tracking_uri))
         except KeyboardInterrupt:
             click.echo(f"cifar-engine: continue with: cifar-engine search --resume {folder}",
                        err=True)
             raise
     _print_end(result)
+    if result.unstarted:
+        click.echo(f"cifar-engine: the search started no trial after its timeout of "
+                   f"{plan.timeout:g} s ({result.unstarted} not run); continue with: "
+                   f"cifar-engine search --resume {folder}", err=True)
+
+
+def _resume_changes(ctx, stages, timeout, trial_timeout):
+    """What a resumed search takes from the command line: stages (the plan's, then more)
+    and its timeouts, each when given."""
+    from cifar_engine.tune.search.space import parse_stage
+
+    changes = {"stages": tuple(map(parse_stage, stages)), "timeout": timeout,
+               "trial_timeout": trial_timeout}
+    return {name: value for name, value in changes.items() if _given(ctx, name)}
 
 
 def _given(ctx, name):

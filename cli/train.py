@@ -4,8 +4,9 @@ import sys
 
 import click
 
-from cifar_engine.cli.options import (data_options, given_settings, model_options,
-                                      preset_options, split_options, train_options)
+from cifar_engine.cli.options import (data_options, given_settings, log_options,
+                                      model_options, preset_options, split_options,
+                                      train_options)
 from cifar_engine.training.loop import Observer
 
 EXIT_DIVERGED = 3
@@ -23,45 +24,62 @@ EXIT_DIVERGED = 3
                    "(`cifar-engine lr-range-test --out FOLDER`).")
 @click.option("--overwrite", is_flag=True,
               help="Replace the run in --out: its files are deleted before this run starts.")
+@click.option("--resume-if-exists", is_flag=True,
+              help="With --out: resume the run of these settings there when it was "
+                   "interrupted, do nothing when it finished, start it when there is none "
+                   "(a job that may be requeued runs this).")
 @click.option("--dry-run", is_flag=True,
               help="Check everything, print the plan and write schedule.png; do not train.")
 @model_options
 @data_options
 @split_options
 @train_options
+@log_options
 @click.pass_context
-def train(ctx, preset, config_file, resume, out, eta_from, overwrite, dry_run, cache_dir,
-          **options):
+def train(ctx, preset, config_file, resume, out, eta_from, overwrite, resume_if_exists, dry_run,
+          cache_dir, log, tracking_uri, **options):
     """Train a network; write a run folder (metrics, model, figures)."""
     from cifar_engine.training import run
+    from cifar_engine.training.loggers import Logs
 
     given = given_settings(ctx, options)
+    # made now, so that a missing extra is said before anything is checked or written
+    loggers = [] if dry_run else Logs(log, tracking_uri).observers()
     if resume:
-        if preset or config_file or out or overwrite or eta_from:
+        if preset or config_file or out or overwrite or eta_from or resume_if_exists:
             raise click.UsageError("--resume continues a run as its config.toml says: give "
-                                   "no --preset, --config, --out, --eta-from or --overwrite "
-                                   "with it")
+                                   "no --preset, --config, --out, --eta-from, --overwrite or "
+                                   "--resume-if-exists with it")
         if dry_run:
             return _print_plan(run.preview_resume(resume, given, cache_dir))
         return _train(lambda observers, stop: run.resume(resume, given, cache_dir, observers,
-                                                         stop))
+                                                         stop), loggers=loggers)
     from cifar_engine.training.config import resolve_config
 
+    if resume_if_exists and (not out or overwrite or dry_run):
+        raise click.UsageError("--resume-if-exists needs --out, and takes no --overwrite or "
+                               "--dry-run")
     config, notes = resolve_config(preset, config_file, given, eta_from)
+    if resume_if_exists:
+        return _train(lambda observers, stop: run.train_or_resume(config, out, cache_dir,
+                                                                  observers, notes, stop),
+                      out, loggers)
     if dry_run:
         return _print_plan(run.preview(config, out, overwrite, cache_dir, notes=notes))
     return _train(lambda observers, stop: run.train(config, out, cache_dir, observers,
-                                                    overwrite, notes, stop))
+                                                    overwrite, notes, stop), loggers=loggers)
 
 
-def _train(start):
+def _train(start, finished_in=None, loggers=()):
     """Run `start(observers, stop)`, an engine call that trains and returns (RunResult,
-    summary), with a display and Ctrl-C and SIGTERM as its stop; print what it gives."""
+    summary), with a display, the loggers (Observers) and Ctrl-C and SIGTERM as its stop;
+    print what it gives.
+    (None, summary) is `train_or_resume`'s finished run in the folder `finished_in`."""
     from cifar_engine.training.loop import Diverged, Interrupted, Stop
 
     display = _Display(Stop())
     try:
-        result, summary = start([display], display.stop)
+        result, summary = start([display, *loggers], display.stop)
     except Diverged as err:
         kept = ("the last checkpoint is kept" if display.folder.checkpoint.exists()
                 else "no checkpoint was written")
@@ -73,6 +91,11 @@ def _train(start):
         raise click.exceptions.Exit(128 + signal.Signals[err.reason].value)
     finally:
         display.close()
+    if result is None:  # train_or_resume found the run finished
+        click.echo(f"nothing to train: the run in {finished_in} has finished; see its "
+                   f"summary.json")
+        click.echo(f"run folder: {finished_in}")
+        return
     plain = summary.get("without_tta")
     tta = "" if plain is None else (f" with test-time {summary['tta']}s (without: test "
                                     f"{plain['test_acc']:.2%}, val {plain['val_acc']:.2%})")

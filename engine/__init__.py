@@ -33,12 +33,18 @@ _PUBLIC = {
     "resolve_config": "training.config",
     "Trainer": "training.loop",
     "Observer": "training.loop",
+    "TensorBoardObserver": "training.loggers",
+    "MlflowObserver": "training.loggers",
     "MetricRow": "training.loop",
     "fit": "training.run",
     "RunResult": "training.run",
     "train": "training.run",
+    "train_or_resume": "training.run",
     "PRESETS": "presets",
     "MLPClassifier": "estimator",
+    "export": "model.export",
+    "to_onnx": "model.export",
+    "register_skl2onnx": "estimator_onnx",
 }
 
 

@@ -1,7 +1,11 @@
-"""Figures written to files: atomic saving, and the sample grid of `cifar-engine data show`.
+"""Figures: a run's curves and templates, its schedule, a range test, the sample grid of
+`cifar-engine data show`, and atomic saving.
 
-matplotlib is imported inside the functions (Agg canvas, no pyplot), so that importing this
-module costs nothing on the command line's fast paths.
+Every figure function returns a matplotlib Figure (shown by a notebook as a cell's value)
+and, when given a `path`, also saves it there atomically (`save_figure`). Figures are made
+without pyplot, so no global registry keeps them: dropping one frees it. matplotlib is
+imported inside the functions, so that importing this module costs nothing on the command
+line's fast paths.
 """
 from pathlib import Path
 
@@ -28,6 +32,13 @@ def save_figure(fig, path):
     return path
 
 
+def maybe_save(fig, path):
+    """Save `fig` to `path` (atomically) unless path is None; return fig."""
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
 def grid_indices(labels, n_classes, per_class, seed=0):
     """Random rows of each class: a list of n_classes int64 arrays of at most `per_class`.
 
@@ -51,19 +62,19 @@ def _as_picture(row, image_shape):
     return picture[:, :, 0] if image_shape[0] == 1 else picture
 
 
-def sample_grid(dataset, path, per_class=10, seed=0):
-    """Save a grid of random training images, one row per class labelled with its name.
+def sample_grid(dataset, path=None, per_class=10, seed=0):
+    """A grid of random training images, one row per class labelled with its name.
 
     Parameters
     ----------
     dataset : Dataset
-    path : where to write the figure (PNG by suffix)
+    path : where to save the figure (format by suffix), or None
     per_class : int, images per row, at most MAX_PER_CLASS
     seed : int, seeds which images are drawn
 
     Returns
     -------
-    Path of the written figure.
+    The Figure.
     """
     from matplotlib.figure import Figure
 
@@ -83,13 +94,13 @@ def sample_grid(dataset, path, per_class=10, seed=0):
                         cmap="gray", vmin=0, vmax=255)
     fig.subplots_adjust(left=1.4 / fig.get_figwidth(), right=0.99, top=0.99, bottom=0.01,
                         wspace=0.05, hspace=0.05)
-    return save_figure(fig, path)
+    return maybe_save(fig, path)
 
 
-def curves_figure(metrics, path):
+def curves_figure(metrics, path=None):
     """Cost, loss and accuracy against update step, training and validation on each panel.
 
-    metrics : dict of float arrays by column of `train.METRIC_COLUMNS`.
+    metrics : dict of float arrays by column of `training.loop.METRIC_COLUMNS`.
     """
     from matplotlib.figure import Figure
 
@@ -103,10 +114,10 @@ def curves_figure(metrics, path):
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    return save_figure(fig, path)
+    return maybe_save(fig, path)
 
 
-def templates_figure(W, image_shape, class_names, path, limit=64):
+def templates_figure(W, image_shape, class_names, path=None, limit=64):
     """The first layer's weights as images, each rescaled to its own range.
 
     W : float (m, D), one row per unit; image_shape (C, H, W) with C*H*W == D. With
@@ -128,10 +139,10 @@ def templates_figure(W, image_shape, class_names, path, limit=64):
         ax.imshow(picture, cmap="gray", interpolation="nearest")
         ax.set_title(class_names[k] if class_names is not None else str(k + 1), fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return maybe_save(fig, path)
 
 
-def network_templates_figure(net, path):
+def network_templates_figure(net, path=None):
     """`templates_figure` of a Network's first layer, in the space its preprocessing's
     gather writes (a projection's inputs mapped back to pixels); a single-layer net's
     rows are titled by class, and a net saved without its image shape shows each template
@@ -142,7 +153,7 @@ def network_templates_figure(net, path):
     return templates_figure(W, shape, net.class_names if single_layer else None, path)
 
 
-def schedule_figure(steps, etas, path):
+def schedule_figure(steps, etas, path=None):
     """eta against update step (steps int[k], etas float[k]: a sample of the run's steps)."""
     from matplotlib.figure import Figure
 
@@ -153,10 +164,10 @@ def schedule_figure(steps, etas, path):
     ax.set_ylabel("eta")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return maybe_save(fig, path)
 
 
-def lr_range_figure(curve_or_band, suggestions, mode, path):
+def lr_range_figure(curve_or_band, suggestions, mode, path=None):
     """Accuracy and loss against learning rate of a range test, suggested bounds marked.
 
     curve_or_band: a `lr_range.Curve`, or a `lr_range.Band` (the median of repeats, drawn
@@ -203,4 +214,4 @@ def lr_range_figure(curve_or_band, suggestions, mode, path):
         panels[1].set_ylim(bottom - 0.1 * (top - bottom), top + 0.2 * (top - bottom) + 1e-12)
     panels[0].legend(fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return maybe_save(fig, path)

@@ -23,6 +23,7 @@ LAYERS = [
     ("training",),
     ("tune", "gradcheck"),
     ("estimator",),
+    ("estimator_onnx",),
 ]
 FLOOR = {unit: k for k, units in enumerate(LAYERS) for unit in units}
 FACADE = ""  # the package's __init__: the lazy public API over every layer

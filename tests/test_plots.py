@@ -36,10 +36,11 @@ def test_grid_rows_are_seeded_and_capped_by_the_class_size():
 
 
 def test_sample_grid_writes_a_png_with_one_row_per_class(dataset, tmp_path):
-    path = sample_grid(dataset, tmp_path / "grid.png", per_class=2)
+    path = tmp_path / "grid.png"
+    fig = sample_grid(dataset, path, per_class=2)
 
     picture = np.asarray(Image.open(path).convert("L"), dtype=np.int64)
-    assert path == tmp_path / "grid.png"
+    assert len(fig.axes) == 3 * 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
     # the rows of the picture, top to bottom, show grey levels 0, 100 and 200
     height = picture.shape[0]

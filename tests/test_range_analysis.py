@@ -217,9 +217,10 @@ def test_the_figure_is_written(tmp_path, repeats):
     analysed = shown.curve if repeats > 1 else shown
     suggestions = {name: suggest(analysed, name) for name in ("accuracy", "steepest")}
 
-    path = lr_range_figure(shown, suggestions, "exp", tmp_path / "lr-range.png")
+    path = tmp_path / "lr-range.png"
+    fig = lr_range_figure(shown, suggestions, "exp", path)
 
-    assert path == tmp_path / "lr-range.png"
+    assert [ax.get_xscale() for ax in fig.axes] == ["log", "log"]
     assert Image.open(path).size[0] > 500
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lr-range.png"]
 

@@ -239,6 +239,21 @@ class RunFolder:
     def write_summary(self, summary):
         self.write_text(self.summary, json.dumps(summary, indent=2) + "\n")
 
+    def read_summary(self):
+        """summary.json as a dict; a one-line UserError naming it unless it holds a JSON
+        object."""
+        try:
+            summary = json.loads(read_regular(self.summary))
+        except (ValueError, RecursionError) as err:
+            raise UserError(f"{self.summary}: not a run summary (not JSON: {err})") from None
+        if not isinstance(summary, dict):
+            raise UserError(f"{self.summary}: not a run summary (not a JSON object)")
+        return summary
+
+    def holds(self, names):
+        """The names of `names` (files of the folder) that are there."""
+        return [name for name in names if os.path.lexists(self.path / name)]
+
     def save_checkpoint(self, net, step, history):
         """checkpoint.npz: the network's state (velocity included), the step it reached and
         its history (MetricRows), as `load_checkpoint` gives them back."""

@@ -102,6 +102,11 @@ class Observer:
     def checkpoint(self, trainer):
         """When a checkpoint is due: every checkpoint_every steps, on a stop, at the end."""
 
+    def finished(self, trainer, result):
+        """The run ended (called by `run.run`, once, after its run folder's files are
+        written): result is its RunResult, with the final accuracies, or None when it ended
+        by an exception (Diverged, Interrupted, an Observer's), which then propagates."""
+
 
 @dataclass
 class Callbacks(Observer):

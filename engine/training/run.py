@@ -4,20 +4,23 @@
 A run folder, a progress display and a search's pruner are Observers of a run, never part
 of it: a search trial, an LR range test and `cifar-engine train` are the same engine.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ..data import Dataset, Split, dataset_sha256, load_dataset, make_split, resolve_source
 from ..data.preprocessing import check_components, fit_preprocessing
-from ..errors import SettingError, UserError, require
+from ..errors import SettingError, UserError, literal, require
 from ..model.layout import buffer_bytes, check_memory
 from ..model.network import EVAL_CHUNK
 from ..model.npz import load_network, save_network
 from ..plots import curves_figure, network_templates_figure, schedule_figure
 from ..runtime.threads import use_threads
+from ..util.optional import data_frame
+from ..util.progress import tqdm_class
 from .config import TrainConfig, resume_config
-from .folder import RunFolder, environment
+from .folder import RUN_FILES, RunFolder, environment
 from .loop import (METRIC_COLUMNS, Observer, Trainer, build_network, check_translate,
                    make_plan, tell)
 
@@ -138,6 +141,19 @@ class RunResult:
         table = np.array(self.history, dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))
         return {name: table[:, k] for k, name in enumerate(METRIC_COLUMNS)}
 
+    def to_frame(self):
+        """The history as a pandas DataFrame: a row per evaluation, METRIC_COLUMNS (step
+        int64, the others float64)."""
+        table = np.array(self.history, dtype=np.float64).reshape(-1, len(METRIC_COLUMNS))
+        return data_frame(table, METRIC_COLUMNS).astype({"step": "int64"})
+
+    def plot(self, path=None):
+        """The curves of the history (`plots.curves_figure`): a Figure, saved to `path`
+        first unless it is None."""
+        from ..plots import curves_figure
+
+        return curves_figure(self.columns(), path)
+
     def summary(self):
         """The JSON-ready summary of the run (summary.json without its environment)."""
         return {"train_acc": self.train_acc, "val_acc": self.val_acc, "test_acc": self.test_acc,
@@ -175,26 +191,71 @@ def run(prepared, folder=None, observers=(), stop=None, checkpoint=None, notes=(
     observers: more Observers; stop: a Stop that ends the run at its next segment, with a
     checkpoint (Interrupted); checkpoint: (net, step, history) to continue from; notes: lines
     for summary.json. Returns (RunResult, summary.json's dict, or None without a folder).
-    Diverged and Interrupted propagate, after the folder's last checkpoint.
+    Diverged and Interrupted propagate, after the folder's last checkpoint. Every Observer
+    hears `finished` at the end, whichever way the run ends.
     """
     net, step, history = checkpoint or (None, 0, ())
     trainer = start(prepared, net, step, history, stop)
     watchers = [*([FolderObserver(folder)] if folder is not None else []), *observers]
-    tell(watchers, "started", trainer, folder, tuple(notes))
-    trainer.compile(watchers)
-    tell(watchers, "compiled", trainer)
-    trainer.run(watchers)
-    result = result_of(trainer)
-    return result, (finish(result, folder, prepared, notes) if folder is not None else None)
+    result = None
+    try:
+        tell(watchers, "started", trainer, folder, tuple(notes))
+        trainer.compile(watchers)
+        tell(watchers, "compiled", trainer)
+        trainer.run(watchers)
+        ended = result_of(trainer)
+        summary = finish(ended, folder, prepared, notes) if folder is not None else None
+        result = ended
+    finally:
+        tell(watchers, "finished", trainer, result)
+    return result, summary
 
 
-def fit(config, dataset=None, split=None, observers=(), cache_dir=None, stop=None):
+def fit(config, dataset=None, split=None, observers=(), cache_dir=None, stop=None,
+        progress=False):
     """Train as `config` (a TrainConfig) says and return its RunResult; no file is written.
 
     dataset: a loaded Dataset (default: load config.data); split: its Split (default: the
-    config's). observers: Observers of the run; stop: a Stop.
+    config's). observers: Observers of the run; stop: a Stop; progress: show a ProgressBar.
     """
-    return run(prepare(config, dataset, split, cache_dir), observers=observers, stop=stop)[0]
+    with _progress(observers, progress) as observers:
+        return run(prepare(config, dataset, split, cache_dir), observers=observers,
+                   stop=stop)[0]
+
+
+class ProgressBar(Observer):
+    """A tqdm.auto bar of a run's steps (a widget in a notebook, text elsewhere): it advances
+    by each segment's steps, its rate and time left counting training only, and shows eta
+    and the validation accuracy of each evaluation. `close()` it after the run."""
+
+    def __init__(self):
+        self.tqdm = tqdm_class()  # a missing tqdm is said before anything trains
+        self.bar = None
+
+    def compiled(self, trainer):
+        self.bar = self.tqdm(total=trainer.plan.total_steps, initial=trainer.step,
+                             desc="training", unit="step", dynamic_ncols=True)
+
+    def segment(self, trainer, n_steps):
+        self.bar.update(n_steps)
+
+    def evaluation(self, trainer, row):
+        self.bar.set_postfix(eta=f"{row.eta:.2e}", val_acc=f"{row.val_acc:.4f}")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextmanager
+def _progress(observers, progress):
+    """The observers, with a ProgressBar (closed after the block) when `progress`."""
+    bar = ProgressBar() if progress else None
+    try:
+        yield [*observers, *([bar] if bar else [])]
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 class FolderObserver(Observer):
@@ -228,6 +289,34 @@ def finish(result, folder, prepared, notes=()):
     return summary
 
 
+def draw_figures(path):
+    """Draw the figures of the run folder `path` as far as its run got, while it trains too:
+    curves.png from metrics.csv when it has rows, templates.png from its latest model
+    (model.npz, else best.npz, else checkpoint.npz). Returns [(figure Path, what it shows)].
+
+    Everything is read before anything is drawn; a folder with nothing to draw, or a file
+    that cannot be read, is a UserError naming it.
+    """
+    folder = RunFolder(path)
+    if not folder.path.is_dir():
+        raise UserError(f"{path}: no such folder")
+    model = next((p for p in (folder.model, folder.best, folder.checkpoint) if p.exists()), None)
+    metrics = folder.read_metrics() if folder.metrics.exists() else None
+    if model is None and (metrics is None or not len(metrics["step"])):
+        raise UserError(f"{path}: nothing to draw yet (no evaluation in metrics.csv, no "
+                        f"model.npz, best.npz or checkpoint.npz)")
+    net = load_network(model, max_batch=1)[0] if model is not None else None
+    drawn = []
+    if metrics is not None and len(metrics["step"]):
+        curves_figure(metrics, folder.curves)
+        drawn.append((folder.curves, f"curves of {len(metrics['step'])} evaluations, to step "
+                                     f"{int(metrics['step'][-1])} (metrics.csv)"))
+    if net is not None:
+        network_templates_figure(net, folder.templates)
+        drawn.append((folder.templates, f"first-layer templates of {model.name}"))
+    return drawn
+
+
 def _best_summary(folder, result, prepared):
     """The evaluation of best.npz (the best validation accuracy): its step and accuracies."""
     if not folder.best.exists() or not result.history:
@@ -251,17 +340,19 @@ def _best_summary(folder, result, prepared):
 
 
 def train(config, out=None, cache_dir=None, observers=(), overwrite=False, notes=(),
-          stop=None):
+          stop=None, progress=False):
     """Train as `config` says into the run folder `out` (default runs/<timestamp>);
     returns (RunResult, summary). Everything is checked and the preprocessing fitted before
     the folder is claimed, so a mistake leaves nothing behind; the folder is locked for the
     run, and a folder holding another run's files is refused unless overwrite=True.
-    notes: lines for config.toml and summary.json (how the settings were resolved)."""
-    prepared = prepare(config, cache_dir=cache_dir)
-    folder = RunFolder(out or RunFolder.fresh_name())
-    with folder.claim_new(overwrite=overwrite):
-        folder.write_text(folder.config, prepared.config.to_toml(notes))
-        return run(prepared, folder, observers, stop, notes=notes)
+    notes: lines for config.toml and summary.json (how the settings were resolved);
+    progress: show a ProgressBar."""
+    with _progress(observers, progress) as observers:
+        prepared = prepare(config, cache_dir=cache_dir)
+        folder = RunFolder(out or RunFolder.fresh_name())
+        with folder.claim_new(overwrite=overwrite):
+            folder.write_text(folder.config, prepared.config.to_toml(notes))
+            return run(prepared, folder, observers, stop, notes=notes)
 
 
 def resume(path, changes=None, cache_dir=None, observers=(), stop=None):
@@ -274,6 +365,45 @@ def resume(path, changes=None, cache_dir=None, observers=(), stop=None):
         if notes:
             folder.write_text(folder.config, prepared.config.to_toml(notes))
         return run(prepared, folder, observers, stop, checkpoint, notes)
+
+
+def train_or_resume(config, out, cache_dir=None, observers=(), notes=(), stop=None):
+    """Train as `config` says into the run folder `out`, or carry on the run of `config`
+    that is there: what a job that may be stopped and started again (a requeued cluster
+    job) runs. Returns (RunResult, summary), or (None, summary.json's dict) when the run
+    there had finished: nothing is trained then.
+
+    `out` holds no run: a new one (`train`). It holds the run of `config`: interrupted
+    after a checkpoint, it is resumed (`resume`); stopped before its first, it starts
+    again; finished (summary.json), it is left alone. A run of other settings there is a
+    SettingError naming the first that differs, whatever its state.
+    """
+    folder = RunFolder(out)
+    if not folder.holds(RUN_FILES):
+        return train(config, out, cache_dir, observers, notes=notes, stop=stop)
+    _require_same_run(config, TrainConfig.from_toml(folder.config), folder.path)
+    if folder.holds(["summary.json"]):
+        return None, folder.read_summary()
+    if folder.holds(["checkpoint.npz"]):
+        return resume(out, None, cache_dir, observers, stop)
+    return train(config, out, cache_dir, observers, overwrite=True, notes=notes, stop=stop)
+
+
+# What a run records as it starts (config.toml has them, a config not yet run may not).
+_RECORDED = ("data", "data_sha256", "blas")
+
+
+def _require_same_run(config, theirs, where):
+    """SettingError naming the first setting in which `config` differs from `theirs`, the
+    config of the run in the folder `where`. A recorded setting that `config` leaves unset
+    is checked as that run is resumed (the data's digest, the BLAS)."""
+    mine, theirs = config.to_dict(), theirs.to_dict()
+    mine["data"] = str(resolve_source(config.data or None))
+    for name, value in mine.items():
+        if value != theirs[name] and not (name in _RECORDED and value == ""):
+            raise SettingError(name, f"is {literal(value)} here, {literal(theirs[name])} in "
+                                     f"the run in {literal(where)}: give the same settings "
+                                     f"to carry on that run, or another {{out}}")
 
 
 def _resumed(folder, changes, cache_dir):
@@ -320,6 +450,7 @@ def preview_resume(path, changes=None, cache_dir=None):
 
 def _drawn(prepared, folder, notes):
     """The Preview of a claimed folder, its schedule drawn unless another run is there."""
-    schedule = None if folder.replacing else schedule_figure(*prepared.plan.sampled(),
-                                                             folder.schedule)
-    return Preview(prepared, folder, tuple(notes), schedule)
+    if folder.replacing:
+        return Preview(prepared, folder, tuple(notes), None)
+    schedule_figure(*prepared.plan.sampled(), folder.schedule)
+    return Preview(prepared, folder, tuple(notes), folder.schedule)

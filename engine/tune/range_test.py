@@ -21,8 +21,12 @@ from ..training.folder import KINDS, RunFolder
 from ..training.loop import MAX_SEGMENT, Diverged
 from ..training.run import prepare, start
 from ..util.atomic import atomic_write
+from ..util.optional import data_frame
+from ..util.progress import notebook_bar, tqdm_class
 
 KIND = "lr-range-test"  # of the folder it owns (runs.KINDS)
+# lr_range.csv's columns, and to_frame's: a row per repeat and step
+COLUMNS = ("repeat", "step", "lr", "loss", "smoothed_loss", "batch_acc", "val_loss", "val_acc")
 FILES = KINDS[KIND][2]
 MIN_STEPS = 2  # a ramp from lr_min to lr_max
 DEFAULT_EPOCHS = 8  # the classic reports' test length, when the config gives no stop rule
@@ -67,6 +71,28 @@ class RangeResult:
     chosen: tuple
     seconds: float
 
+    def rows(self):
+        """A tuple of COLUMNS' values per repeat and step (val_loss and val_acc None at
+        steps without a validation point)."""
+        for repeat, c in enumerate(self.curves):
+            val = {int(s): (float(l), float(a))
+                   for s, l, a in zip(c.val_steps, c.val_loss, c.val_acc)}
+            for step in range(len(c.lr)):
+                yield (repeat, step, float(c.lr[step]), float(c.loss[step]),
+                       float(c.smoothed[step]), float(c.acc[step]), *val.get(step, (None, None)))
+
+    def to_frame(self):
+        """lr_range.csv as a pandas DataFrame (COLUMNS; NaN where no validation point)."""
+        return data_frame(self.rows(), COLUMNS).astype({"val_loss": float, "val_acc": float})
+
+    def plot(self, path=None):
+        """The test's figure (`plots.lr_range_figure`: the median of the repeats, every
+        rule's suggested bounds): a Figure, saved to `path` first unless it is None."""
+        from ..plots import lr_range_figure
+
+        pairs = {k: v for k, v in self.suggestions.items() if isinstance(v, tuple)}
+        return lr_range_figure(self.band, pairs, self.test.mode, path)
+
     def train_command(self, base="cifar-engine train"):
         """A ready command line that trains between the chosen bounds."""
         if self.chosen is None:
@@ -89,21 +115,31 @@ def range_config(config):
 
 
 def run_range_test(config, test=RangeTest(), dataset=None, split=None, cache_dir=None,
-                   on_segment=None):
+                   on_segment=None, progress=False):
     """Run `test.repeats` range tests of `config` (a TrainConfig: model, data, batch size,
-    length) and suggest bounds. on_segment(repeat, step, total): after each compiled call."""
+    length) and suggest bounds. on_segment(repeat, step, total): after each compiled call;
+    progress: a tqdm.auto bar of the steps of every repeat."""
+    if progress:
+        tqdm_class()  # a missing tqdm is said before anything trains
     config = range_config(config)
     prepared = prepare(config, dataset, split, cache_dir)
-    require(prepared.plan.total_steps >= MIN_STEPS, "steps" if config.steps else "epochs",
-            f"gives {prepared.plan.total_steps} step, fewer than a range test's {MIN_STEPS} "
+    total = prepared.plan.total_steps
+    require(total >= MIN_STEPS, "steps" if config.steps else "epochs",
+            f"gives {total} step, fewer than a range test's {MIN_STEPS} "
             f"(its ramp has a first and a last step)")
     curves, seconds = [], 0.0
-    for repeat in range(test.repeats):
-        run = replace(prepared, config=replace(config, seed=config.seed + repeat))
-        curve, spent = _one_test(start(run), test, on_segment and (
-            lambda step, total, r=repeat: on_segment(r, step, total)))
-        curves.append(curve)
-        seconds += spent
+    bar = notebook_bar(test.repeats * total, "range test", "step") if progress else None
+    try:
+        for repeat in range(test.repeats):
+            run = replace(prepared, config=replace(config, seed=config.seed + repeat))
+            curve, spent = _one_test(start(run), test, _segment_hook(on_segment, bar, repeat))
+            curves.append(curve)
+            seconds += spent
+            if bar is not None:  # a test that blew up ends early: its bar skips the rest
+                bar.update((repeat + 1) * total - bar.n)
+    finally:
+        if bar is not None:
+            bar.close()
     band = median_curve(curves, BETA, stop_factor=test.stop_factor)
     suggestions = {}
     for name in RULES:
@@ -114,6 +150,19 @@ def run_range_test(config, test=RangeTest(), dataset=None, split=None, cache_dir
     chosen = suggestions[test.rule]
     return RangeResult(config, test, curves, band, suggestions,
                        chosen if isinstance(chosen, tuple) else None, seconds)
+
+
+def _segment_hook(on_segment, bar, repeat):
+    """on_segment(step, total) of one repeat: calls the caller's and advances the bar."""
+    if on_segment is None and bar is None:
+        return None
+
+    def hook(step, total):
+        if bar is not None:
+            bar.update(repeat * total + step - bar.n)
+        if on_segment is not None:
+            on_segment(repeat, step, total)
+    return hook
 
 
 def _one_test(trainer, test, on_segment):
@@ -166,26 +215,18 @@ def write_range_test(result, folder, figure=True, overwrite=False):
 
 
 def _write_files(result, folder, figure):
-    from ..plots import lr_range_figure
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["repeat", "step", "lr", "loss", "smoothed_loss", "batch_acc",
-                     "val_loss", "val_acc"])
-    for repeat, c in enumerate(result.curves):
-        val = {int(s): (l, a) for s, l, a in zip(c.val_steps, c.val_loss, c.val_acc)}
-        for step in range(len(c.lr)):
-            v = val.get(step, ("", ""))
-            writer.writerow([repeat, step, repr(float(c.lr[step])), repr(float(c.loss[step])),
-                             repr(float(c.smoothed[step])), repr(float(c.acc[step])), *v])
+    writer.writerow(COLUMNS)
+    for row in result.rows():
+        writer.writerow([*row[:2], *("" if v is None else repr(v) for v in row[2:])])
     with atomic_write(folder / "lr_range.csv", "w") as file:
         file.write(buffer.getvalue())
     with atomic_write(folder / SUMMARY, "w") as file:
         json.dump(_summary(result), file, indent=2)
         file.write("\n")
     if figure:
-        pairs = {k: v for k, v in result.suggestions.items() if isinstance(v, tuple)}
-        lr_range_figure(result.band, pairs, result.test.mode, folder / "lr_range.png")
+        result.plot(folder / "lr_range.png")
 
 
 def _summary(result):

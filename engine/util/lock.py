@@ -6,8 +6,13 @@ however it ends (kill -9 included). Where neither is, it falls back to a marker 
 records the holder's pid, host and start time, and reclaims the marker of a holder that no
 longer runs on this host. So a lock never outlives its owner. Locks are advisory: they keep
 out only those who take them too.
+
+A waiter gives up after $CIFAR_ENGINE_LOCK_TIMEOUT seconds (default LOCK_TIMEOUT) with a
+LockTimeout naming the lock file and its holder: a holder stuck for ever (a process
+stopped with SIGSTOP, a hung file system) never stalls a command without a word.
 """
 import contextlib
+import math
 import os
 import time
 import warnings
@@ -26,6 +31,8 @@ POLL_SECONDS = 0.01  # how often a waiter tries again
 # A marker still empty this long after it was made is a holder's killed between creating it
 # and writing its record (microseconds apart); filelock never takes one back (see below).
 EMPTY_MARKER_SECONDS = 10.0
+TIMEOUT_ENV = "CIFAR_ENGINE_LOCK_TIMEOUT"
+LOCK_TIMEOUT = 600.0  # seconds a waiter waits by default: far beyond any write the locks guard
 
 
 class LockHeld(UserError):
@@ -35,6 +42,32 @@ class LockHeld(UserError):
         self.path, self.pid = Path(path), pid
         holder = f"process {pid}" if pid else "another process"
         super().__init__(f"{path}: locked by {holder}")
+
+
+class LockTimeout(UserError):
+    """The lock on `path`, held by process `pid` (or None), was still held after `seconds`."""
+
+    def __init__(self, path, pid, seconds):
+        self.path, self.pid, self.seconds = Path(path), pid, seconds
+        holder = f"process {pid}" if pid else "another process"
+        super().__init__(f"{path}: still locked by {holder} after {seconds:g} s (wait longer "
+                         f"with {TIMEOUT_ENV}=SECONDS)")
+
+
+def lock_timeout(environ=os.environ):
+    """Seconds a waiter waits for a lock: $CIFAR_ENGINE_LOCK_TIMEOUT (> 0), else LOCK_TIMEOUT;
+    a UserError naming the variable when it is not a number of seconds > 0."""
+    text = environ.get(TIMEOUT_ENV, "").strip()
+    if not text:
+        return LOCK_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise UserError(f"environment variable {TIMEOUT_ENV} must be a number of seconds > 0, "
+                        f"got {text!r}")
+    return seconds
 
 
 class FileLock:
@@ -55,22 +88,28 @@ class FileLock:
     def held(self):
         return self._lock is not None
 
-    def acquire(self, blocking=False):
-        """Take the lock and return self; wait for it if `blocking`, else raise LockHeld."""
+    def acquire(self, blocking=False, timeout=None):
+        """Take the lock and return self. Not `blocking`: raise LockHeld when it is held.
+        `blocking`: wait for it, at most `timeout` seconds (default `lock_timeout()`), then
+        raise LockTimeout."""
         if self._lock is not None:
             raise RuntimeError(f"{self.path}: this FileLock is already held")
-        # a kernel lock just waits; a marker's waiter looks for an abandoned one every round
-        round_seconds = -1 if _KERNEL_LOCK else EMPTY_MARKER_SECONDS
+        timeout = (lock_timeout() if timeout is None else timeout) if blocking else 0.0
+        deadline = time.monotonic() + timeout
         lock = None
         while lock is None:
+            left = max(deadline - time.monotonic(), 0.0)
             lock = _new_lock(self.path)
             try:
-                lock.acquire(blocking=blocking, timeout=round_seconds,
-                             poll_interval=POLL_SECONDS)
+                # a marker's waiter looks for an abandoned marker every EMPTY_MARKER_SECONDS
+                lock.acquire(blocking=blocking, poll_interval=POLL_SECONDS,
+                             timeout=left if _KERNEL_LOCK else min(left, EMPTY_MARKER_SECONDS))
             except filelock.Timeout:
                 lock = _take_abandoned_marker(self.path)
                 if lock is None and not blocking:
                     raise LockHeld(self.path, holder_pid(self.path)) from None
+                if lock is None and time.monotonic() >= deadline:
+                    raise LockTimeout(self.path, holder_pid(self.path), timeout) from None
         self._lock = lock
         return self
 
@@ -148,9 +187,10 @@ def holder_pid(path):
 
 
 @contextlib.contextmanager
-def locked(path):
-    """Hold the lock on the file `path` for the `with` block, waiting for it as long as it takes."""
-    lock = FileLock(path).acquire(blocking=True)
+def locked(path, timeout=None):
+    """Hold the lock on the file `path` for the `with` block, waiting for it at most
+    `timeout` seconds (default `lock_timeout()`; then LockTimeout)."""
+    lock = FileLock(path).acquire(blocking=True, timeout=timeout)
     try:
         yield lock
     finally:

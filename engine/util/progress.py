@@ -1,8 +1,11 @@
-"""Progress bars on stderr, shown only when stderr is a terminal (click draws them)."""
+"""Progress bars: click's on a terminal's stderr (the command line), and tqdm's for the
+Python API's `progress=True` (a widget in a notebook, text elsewhere)."""
 import sys
 from contextlib import contextmanager
 
 import click
+
+from .optional import optional
 
 
 class _Hidden:
@@ -27,3 +30,14 @@ def progress_bar(length, label, enabled=None):
         return
     with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
         yield bar
+
+
+def tqdm_class():
+    """tqdm.auto's bar class, checked for as soon as progress=True is asked for (a UserError
+    naming the `notebook` extra when tqdm is missing)."""
+    return optional("tqdm.auto", "notebook", "progress=True").tqdm
+
+
+def notebook_bar(total, desc, unit, initial=0):
+    """A tqdm.auto bar of `total` units starting at `initial`; the caller closes it."""
+    return tqdm_class()(total=total, desc=desc, unit=unit, initial=initial, dynamic_ncols=True)

@@ -152,3 +152,23 @@ def test_plot_draws_a_model_without_image_shape(run_copy):
 
     assert result.exit_code == 0, result.output
     assert (run_copy / "templates.png").stat().st_size > 0
+
+
+def test_plot_draws_an_unfinished_run_from_its_metrics_and_checkpoint(run_copy):
+    for name in ("model.npz", "best.npz", "summary.json", "curves.png", "templates.png"):
+        (run_copy / name).unlink()
+
+    result = run("plot", run_copy)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines() == [
+        f"{run_copy / 'curves.png'}: curves of 3 evaluations, to step 3 (metrics.csv)",
+        f"{run_copy / 'templates.png'}: first-layer templates of checkpoint.npz"]
+    assert (run_copy / "templates.png").stat().st_size > 0
+
+
+def test_plot_of_a_folder_without_a_run_draws_nothing(tmp_path):
+    (tmp_path / "empty").mkdir()
+
+    assert_one_line_error(run("plot", tmp_path / "empty"), "nothing to draw yet")
+    assert not list((tmp_path / "empty").iterdir())

@@ -171,3 +171,21 @@ def test_writing_a_test_claims_the_folder(tiny, tmp_path):
     with pytest.raises(SettingError, match="holds a run"):
         write_range_test(result, tmp_path)
     assert os.listdir(tmp_path) == ["model.npz"]
+
+
+def test_the_result_as_a_frame_a_figure_and_a_bar(tiny, tmp_path, capsys):
+    import pandas
+
+    result = run_range_test(CONFIG, RangeTest(lr_min=1e-4, lr_max=0.5, repeats=2), tiny[1],
+                            progress=True)
+    err = capsys.readouterr().err
+    write_range_test(result, tmp_path)
+
+    assert "range test" in err and "240/240" in err  # 2 repeats of 120 steps
+    frame = result.to_frame()
+    written = pandas.read_csv(tmp_path / "lr_range.csv")
+    pandas.testing.assert_frame_equal(frame, written, check_dtype=False)
+    assert list(frame["repeat"].unique()) == [0, 1] and frame["val_acc"].notna().sum() == 40
+    fig = result.plot()
+    assert [ax.get_title() for ax in fig.axes] == ["accuracy", "loss"]
+    assert (tmp_path / "lr_range.png").stat().st_size > 0

@@ -8,7 +8,8 @@ import time
 import pytest
 
 from cifar_engine.errors import UserError
-from cifar_engine.util.lock import FileLock, LockHeld, holder_pid, locked
+from cifar_engine.util.lock import (TIMEOUT_ENV, FileLock, LockHeld, LockTimeout, holder_pid,
+                                    lock_timeout, locked)
 
 # Takes the lock on argv[1], says so, holds it argv[2] seconds, touches argv[3], releases it
 # and lives on until killed.
@@ -134,3 +135,50 @@ def test_a_lock_file_that_cannot_be_created_raises_oserror(tmp_path):
     (tmp_path / "file").touch()
     with pytest.raises(OSError):
         FileLock(tmp_path / "file" / "x.lock").acquire()
+
+
+def test_a_waiter_gives_up_after_its_timeout_in_one_line_naming_the_file_and_holder(tmp_path,
+                                                                                   holder):
+    path = tmp_path / "journal.lock"
+    proc, _ = holder(path)
+    began = time.monotonic()
+
+    with pytest.raises(LockTimeout) as late:
+        FileLock(path).acquire(blocking=True, timeout=0.3)
+
+    assert 0.3 <= time.monotonic() - began < 5
+    assert isinstance(late.value, UserError) and late.value.pid == proc.pid
+    assert str(late.value) == (f"{path}: still locked by process {proc.pid} after 0.3 s (wait "
+                               f"longer with {TIMEOUT_ENV}=SECONDS)")
+
+
+def test_locked_waits_as_long_as_the_environment_says_then_gives_up(tmp_path, holder,
+                                                                    monkeypatch):
+    path = tmp_path / "kernel-sources.lock"
+    holder(path)
+    monkeypatch.setenv(TIMEOUT_ENV, "0.2")
+    began = time.monotonic()
+
+    with pytest.raises(LockTimeout, match="after 0.2 s"):
+        with locked(path):
+            pass
+
+    assert time.monotonic() - began < 5
+
+
+def test_a_waiter_that_gets_the_lock_within_its_timeout_takes_it(tmp_path, holder):
+    path = tmp_path / "x.lock"
+    _, released = holder(path, hold=0.3)
+
+    lock = FileLock(path).acquire(blocking=True, timeout=30)
+
+    assert released.exists() and lock.held
+    lock.release()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "abc", "inf", "nan"])
+def test_a_lock_timeout_that_is_not_seconds_above_0_is_one_line_naming_the_variable(value):
+    with pytest.raises(UserError, match=f"^environment variable {TIMEOUT_ENV} must be a "
+                                        f"number of seconds > 0, got '{value}'$"):
+        lock_timeout({TIMEOUT_ENV: value})
+    assert lock_timeout({TIMEOUT_ENV: " 2.5 "}) == 2.5 and lock_timeout({}) > 60

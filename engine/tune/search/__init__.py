@@ -6,7 +6,8 @@ settings and seed, the narrowing of a stage's space around its best trials, and 
 its `search.csv`. `pruning`: median pruning whose decisions do not depend on timing.
 `runner`: the plan and the driver (`plan_search`, `run_search`); `workers`: the trial and
 the executors that run trials here, in local processes or on a Dask cluster (imported when
-first asked for: they load Numba).
+first asked for: they load Numba). `optuna_mirror`: the finished trials copied into an
+Optuna journal file, for optuna-dashboard.
 """
 from importlib import import_module
 

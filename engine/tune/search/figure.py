@@ -1,17 +1,18 @@
 """The figure of a search: validation accuracy against each searched parameter."""
 import numpy as np
 
-from ...plots import save_figure
+from ...plots import maybe_save
 from .space import format_value
 
 
-def search_figure(rows, params, path):
+def search_figure(rows, params, path=None):
     """Validation accuracy against each searched parameter, one panel per parameter, one
     colour per stage; pruned trials hollow, trials without a validation accuracy left out.
 
     rows: finished-trial records as `Journal.finished().values()` gives them (stage,
     settings, val_acc, status); params: the `space.Space` (or Params) of the widest
-    stage: "log" ranges get a log axis, choices one tick per value.
+    stage: "log" ranges get a log axis, choices one tick per value. Returns the Figure,
+    saved to `path` first unless it is None.
     """
     from matplotlib.figure import Figure
 
@@ -48,4 +49,4 @@ def search_figure(rows, params, path):
     if stages:
         axes[0].legend(fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return maybe_save(fig, path)

@@ -4,9 +4,9 @@ Events (every record has "event", "stage", "trial" and "time", seconds since the
 
     start   a trial begins: settings, seed, host, pid
     point   its validation accuracy at checkpoint `index` (after each cycle or epoch): val_acc
-    finish  it ends: settings, seed, status (ok | diverged | failed | pruned), train_acc,
-            val_acc, test_acc (None when not measured), seconds, reason, points (the
-            validation accuracies of its checkpoints)
+    finish  it ends: settings, seed, status (ok | diverged | failed | pruned | timeout),
+            train_acc, val_acc, test_acc (None when not measured), seconds, reason,
+            points (the validation accuracies of its checkpoints)
 
 Appends take the lock file `search.jsonl.lock` (see `lock.py`), so processes on one machine,
 or on several sharing the folder over a file system whose locks work, append one at a time;
@@ -35,7 +35,8 @@ from .space import format_value, from_json
 
 JOURNAL = "search.jsonl"
 TABLE = "search.csv"
-STATUSES = ("ok", "diverged", "failed", "pruned")
+# "timeout": stopped at the search's per-trial time limit (counted as a failure, never the best)
+STATUSES = ("ok", "diverged", "failed", "pruned", "timeout")
 ACCURACIES = ("train_acc", "val_acc", "test_acc")
 EVENTS = ("start", "point", "finish")
 
@@ -169,21 +170,29 @@ class Journal:
         same rows as an uninterrupted one (but for seconds). Returns the Path.
         """
         with self._locked():
-            rows = list(self.finished().values())
-            names = list(params) if params is not None else \
-                sorted({name for r in rows for name in r["settings"]})
+            header, rows = trial_table(self.finished().values(), params)
             text = io.StringIO()
             writer = csv.writer(text, lineterminator="\n")
-            writer.writerow(["stage", "trial", *names, *ACCURACIES, "seconds", "seed", "status",
-                             "reason"])
-            for r in rows:
-                cells = [r["stage"], r["trial"], *(r["settings"].get(n) for n in names),
-                         *(r[a] for a in ACCURACIES), r["seconds"], r["seed"], r["status"],
-                         r["reason"]]
+            writer.writerow(header)
+            for cells in rows:
                 writer.writerow(["" if c is None else format_value(c) for c in cells])
             with atomic_write(self.csv_path, "w") as file:
                 file.write(text.getvalue())
         return self.csv_path
+
+
+def trial_table(records, params=None):
+    """(header, rows) of finish records, as `search.csv` has them: a list of values per
+    record (None where there is none). params: the settings' names, in order (default:
+    every setting in the records, sorted)."""
+    records = list(records)
+    names = list(params) if params is not None else \
+        sorted({name for r in records for name in r["settings"]})
+    header = ["stage", "trial", *names, *ACCURACIES, "seconds", "seed", "status", "reason"]
+    rows = [[r["stage"], r["trial"], *(r["settings"].get(n) for n in names),
+             *(r[a] for a in ACCURACIES), r["seconds"], r["seed"], r["status"], r["reason"]]
+            for r in records]
+    return header, rows
 
 
 def _whole(value, low=0):

@@ -21,7 +21,8 @@ import json
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -35,10 +36,11 @@ from ...training.run import run_blas, train
 from ...util.atomic import atomic_write
 from .figure import search_figure
 from .journal import Journal
+from .optuna_mirror import open_mirror
 from .pruning import MedianPruner
 from .space import (Space, check_stage, format_value, narrow, parse_budget, parse_space,
                     parse_stage, sample, trial_seed)
-from .workers import SETTLE_TIMEOUT, InProcess, TrialTask, braced, dispatch
+from .workers import SETTLE_TIMEOUT, InProcess, TrialTask, braced, dispatch, past_deadline
 
 SEARCH_FILE = "search.json"
 FIGURE = "search.png"
@@ -67,7 +69,12 @@ class SearchPlan:
     stage 0; stages: ((n_trials, Budget), ...); seed: the search's seed; top_k: trials a
     stage narrows around; pruner: a MedianPruner, or None for no pruning; retrain: the
     Budget the best trial is trained again with, or None; notes: what was decided for the
-    user, one line each.
+    user, one line each. timeout: seconds after which a run of the search starts no more
+    trials (those running finish), or None; trial_timeout: seconds of training after which a
+    trial is stopped (status "timeout"), or None. optuna_journal: the Optuna journal file
+    (an absolute path) that mirrors the finished trials (`optuna_mirror`), or None. A resumed
+    search may change these three and may add stages after its own (`resumable_as`);
+    nothing else.
     """
 
     base: dict
@@ -78,6 +85,9 @@ class SearchPlan:
     pruner: MedianPruner = None
     retrain: object = None
     notes: tuple = ()
+    timeout: float = None
+    trial_timeout: float = None
+    optuna_journal: str = None
 
     def __post_init__(self):
         object.__setattr__(self, "stages", tuple(check_stage(tuple(s)) for s in self.stages))
@@ -92,6 +102,11 @@ class SearchPlan:
                 f"must be a whole number >= 1, got {self.top_k!r}")
         require(isinstance(self.seed, int) and 0 <= self.seed <= MAX_SEED, "seed",
                 f"must be in [0, {MAX_SEED}], got {self.seed!r}")
+        for name in ("timeout", "trial_timeout"):
+            value = getattr(self, name)
+            require(value is None or isinstance(value, (int, float)) and not isinstance(
+                value, bool) and 0 < value < math.inf, name,
+                    f"must be a number of seconds > 0, got {value!r}")
         for param in self.space:
             _check_values(param)
         clash = sorted(set(self.base) & {*self.space.names, *STOP_RULE, "seed"})
@@ -116,7 +131,8 @@ class SearchPlan:
                 "stages": [f"{n}:{budget}" for n, budget in self.stages], "seed": self.seed,
                 "top_k": self.top_k, "prune": asdict(self.pruner) if self.pruner else None,
                 "retrain": str(self.retrain) if self.retrain else None,
-                "notes": list(self.notes)}
+                "notes": list(self.notes), "timeout": self.timeout,
+                "trial_timeout": self.trial_timeout, "optuna_journal": self.optuna_journal}
 
     @classmethod
     def from_json(cls, d):
@@ -124,7 +140,7 @@ class SearchPlan:
         is one."""
         if not isinstance(d, dict):
             raise TypeError(f"a JSON object, not {type(d).__name__}")
-        d = {"notes": [], **d}
+        d = {"notes": [], "timeout": None, "trial_timeout": None, "optuna_journal": None, **d}
         for key, kind in _PLAN_FIELDS.items():
             if not isinstance(d[key], kind) or kind is int and isinstance(d[key], bool):
                 raise TypeError(f"{key} is not {_KIND_NAMES[kind]}")
@@ -135,14 +151,34 @@ class SearchPlan:
                    stages=tuple(parse_stage(s) for s in d["stages"]), seed=d["seed"],
                    top_k=d["top_k"], pruner=MedianPruner(**d["prune"]) if d["prune"] else None,
                    retrain=parse_budget(d["retrain"]) if d["retrain"] else None,
-                   notes=tuple(d["notes"]))
+                   notes=tuple(d["notes"]), timeout=d["timeout"],
+                   trial_timeout=d["trial_timeout"], optuna_journal=d["optuna_journal"])
+
+    def resumable_as(self, other, folder):
+        """SettingError unless `other` continues the search of this plan in `folder`: the
+        same plan but for its timeouts, its notes, and stages added after this plan's (whose
+        trials are drawn as before, so the earlier stages' table stays as it was)."""
+        mine, theirs = self.to_json(), other.to_json()
+        differ = [key for key in mine if key not in _MAY_CHANGE and mine[key] != theirs[key]]
+        if differ:
+            raise SettingError("resume", braced(f"{folder}: the search there has another "
+                                                f"{differ[0]}"))
+        if theirs["stages"][:len(mine["stages"])] != mine["stages"]:
+            raise SettingError("stage", braced(
+                f"cannot change when resuming: the search in {folder} has the stages "
+                f"{' '.join(mine['stages'])}; more can only follow them"))
 
 
 # What search.json holds: {key: its JSON type}.
 _PLAN_FIELDS = {"base": dict, "params": list, "stages": list, "seed": int, "top_k": int,
-                "prune": (dict, type(None)), "retrain": (str, type(None)), "notes": list}
+                "prune": (dict, type(None)), "retrain": (str, type(None)), "notes": list,
+                "timeout": (int, float, type(None)), "trial_timeout": (int, float, type(None)),
+                "optuna_journal": (str, type(None))}
 _KIND_NAMES = {dict: "an object", list: "a list", int: "a whole number",
-               (dict, type(None)): "an object or null", (str, type(None)): "a string or null"}
+               (dict, type(None)): "an object or null", (str, type(None)): "a string or null",
+               (int, float, type(None)): "a number or null"}
+# What a resumed search may change of its plan (stages, it may extend: see resumable_as).
+_MAY_CHANGE = ("notes", "timeout", "trial_timeout", "optuna_journal", "stages")
 
 
 def _check_values(param):
@@ -157,15 +193,18 @@ def _check_values(param):
 
 
 def plan_search(params, stages=None, *, preset=None, config_file=None, settings=None, seed=0,
-                top_k=2, pruner=None, retrain=None):
+                top_k=2, pruner=None, retrain=None, optuna_journal=None, timeout=None,
+                trial_timeout=None):
     """The SearchPlan of a search as the command line states it; every mistake is a
     SettingError here, before anything runs.
 
     params: texts `NAME=SPEC` (see `space.parse_param`) or a Space; stages: texts
     `N:BUDGET` or (n, Budget) pairs (default DEFAULT_STAGES); preset, config_file,
     settings: the base, as `resolve_config` takes them (defaults < preset < config file <
-    settings); retrain: a Budget or its text. As in `resolve_config`, a budget in cycles or
-    a searched cyclical setting chooses a triangular schedule when no source chose one.
+    settings); retrain: a Budget or its text; optuna_journal: a path (kept absolute) or None;
+    timeout, trial_timeout: seconds (SearchPlan's), or None.
+    As in `resolve_config`, a budget in cycles or a searched cyclical setting chooses a
+    triangular schedule when no source chose one.
     """
     space = params if isinstance(params, Space) else parse_space(params, SEARCHABLE)
     for param in space:
@@ -185,7 +224,9 @@ def plan_search(params, stages=None, *, preset=None, config_file=None, settings=
     base = {name: value for name, value in config.to_dict().items()
             if name not in {*space.names, *STOP_RULE, "seed"}}
     base["blas"] = run_blas(config.blas)  # the driver decides for every worker
-    plan = SearchPlan(base, space, stages, seed, top_k, pruner, retrain, tuple(notes))
+    plan = SearchPlan(base, space, stages, seed, top_k, pruner, retrain, tuple(notes),
+                      timeout, trial_timeout,
+                      optuna_journal=optuna_journal and os.path.abspath(optuna_journal))
     for text, setting, budget in _budgets(stages, retrain):
         _check_budget(plan, probe, budget, setting, text)
     return plan
@@ -284,16 +325,31 @@ class Report:
 @dataclass
 class SearchResult:
     """folder: the search folder (Path); best: the finish record of the best trial (None
-    when no trial ended ok); retrained: the summary of its retraining, or None."""
+    when no trial ended ok); retrained: the summary of its retraining, or None; space: the
+    plan's Space (for the figure)."""
 
     folder: Path
     best: dict = None
     retrained: dict = None
     records: list = field(default_factory=list, repr=False)  # every finish record
+    space: Space = field(default=None, repr=False)
+    unstarted: int = 0  # trials of the plan not started: its timeout came (resume runs them)
+
+    def to_frame(self):
+        """search.csv as a pandas DataFrame: a row per finished trial (`trial_table`)."""
+        from ...util.optional import data_frame
+        from .journal import trial_table
+
+        header, rows = trial_table(self.records, None if self.space is None else self.space.names)
+        return data_frame(rows, header)
+
+    def plot(self, path=None):
+        """search.png (`search_figure`): a Figure, saved to `path` first unless None."""
+        return search_figure(self.records, self.space, path)
 
 
 def run_search(plan, folder, executor=None, *, resume=False, report=None, cache_dir=None,
-               settle_timeout=SETTLE_TIMEOUT):
+               settle_timeout=SETTLE_TIMEOUT, progress=False, logs=None):
     """Run (or, with resume, continue) the search of `plan` in `folder`; returns its
     SearchResult.
 
@@ -302,29 +358,49 @@ def run_search(plan, folder, executor=None, *, resume=False, report=None, cache_
     whose unfinished ones run again; otherwise it must not hold a search. report: a Report.
     cache_dir: the data cache, for every worker (None: each one's default).
     settle_timeout: seconds a trial waits at a pruning point for the earlier trials of its
-    stage. One driver per folder (its claim, `runs.RunFolder`); the data is checked before anything is
-    written.
+    stage. One driver per folder (its claim, `runs.RunFolder`); the data (and
+    plan.optuna_journal, `optuna_mirror`) is checked before anything is written. progress: a
+    tqdm.auto bar of the finished trials (`progress.ProgressReport`). After plan.timeout
+    seconds no trial starts: those running finish, their stage's table is written, and the
+    result counts the trials left (`unstarted`; no retraining). logs: a
+    `training.loggers.Logs` of the loggers that watch each trial and the retraining, their
+    files under the search folder (one TensorBoard run and one MLflow run per trial).
     """
     executor = executor or InProcess()
     report = report or Report()
+    if progress:
+        from .progress import ProgressReport
+        report = ProgressReport(report, plan)
     folder = Path(folder)
     run_blas(plan.base.get("blas", ""))
     executor.check_data(plan.base, cache_dir)
     _check_memory(plan, executor, cache_dir)
+    mirror = open_mirror(plan, folder)
+    logs = _logs_under(logs, folder)
+    deadline = None if plan.timeout is None else time.monotonic() + plan.timeout
     with _claimed(folder, plan, resume):
         journal = Journal(folder)
+        if logs:
+            logs.prepare()
+        mirror.sync(journal.finished(verified_records(plan, journal)).values())
         task_of = partial(_task, plan, folder=str(folder), settle_timeout=settle_timeout,
-                          cache_dir=None if cache_dir is None else str(cache_dir))
+                          cache_dir=None if cache_dir is None else str(cache_dir),
+                          logs=logs)
         for stage in range(len(plan.stages)):
-            _run_stage(plan, journal, stage, executor, report, task_of)
+            if past_deadline(deadline) or not _run_stage(
+                    plan, journal, stage, executor, report, task_of, mirror, deadline):
+                break
         records = list(journal.finished(verified_records(plan, journal)).values())
         best = best_trial(records)
-        result = SearchResult(folder, best, None, records)
+        result = SearchResult(folder, best, None, records, plan.space,
+                              unstarted=sum(n for n, _ in plan.stages) - len(records))
+        if result.unstarted:
+            return result
         if best is None:
             raise SearchFailed(result)
         if plan.retrain is not None:
             report.retraining(best, plan.retrain, folder / BEST)
-            result.retrained = _retrain(plan, folder / BEST, best, cache_dir)
+            result.retrained = _retrain(plan, folder / BEST, best, cache_dir, logs)
             report.retrained(best, result.retrained)
     return result
 
@@ -343,6 +419,12 @@ class SearchFailed(UserError):
         super().__init__(f"{result.folder}: no trial of the search ended ok ("
                          + ", ".join(f"{n} {status}" for status, n in counts.items())
                          + f"){why}")
+
+
+def holds_search(folder):
+    """Whether `folder` holds a search to continue (its search.json): a job that may be
+    requeued resumes it then, and starts it otherwise."""
+    return os.path.lexists(Path(folder) / SEARCH_FILE)
 
 
 def load_plan(folder):
@@ -384,23 +466,38 @@ def _write_plan(folder, plan):
         raise SettingError("out", braced(f"{folder} holds a search already: ")
                            + f"continue it with {{resume}} {braced(str(folder))}, or give "
                              f"another {{out}}")
+    _save_plan(path, plan)
+
+
+def _save_plan(path, plan):
     with atomic_write(path, "w") as file:
         json.dump(plan.to_json(), file, indent=2)
 
 
 def _match(folder, plan, stored):
-    mine, theirs = plan.to_json(), stored.to_json()
-    differ = [key for key in mine if key != "notes" and mine[key] != theirs[key]]
-    if differ:
-        raise SettingError("resume", braced(f"{folder}: the search there has another "
-                                             f"{differ[0]}"))
+    """Check that `plan` continues the `stored` one's search; write it into search.json
+    when it changes what may change (more stages, other timeouts)."""
+    stored.resumable_as(plan, folder)
+    plan = replace(plan, notes=stored.notes)
+    if plan != stored:
+        _save_plan(folder / SEARCH_FILE, plan)
 
 
-def _task(plan, space, stage, trial, folder, cache_dir, settle_timeout):
+def _task(plan, space, stage, trial, folder, cache_dir, settle_timeout, logs=None):
     settings, config = plan.trial(space, stage, trial)
     unit = CHECKPOINT_UNIT[plan.stages[stage][1].kind]
     return TrialTask(folder, stage, trial, settings, config, unit, plan.pruner, cache_dir,
-                     settle_timeout)
+                     settle_timeout, plan.trial_timeout, logs)
+
+
+def _logs_under(logs, folder):
+    """`logs` with its files under the search folder and an MLflow experiment named after
+    it, its extras checked (before the folder is claimed); None for no logger."""
+    if not logs or not logs.names:
+        return None
+    logs = replace(logs, root=str(folder), experiment=folder.resolve().name)
+    logs.observers()
+    return logs
 
 
 def stage_space(plan, journal, stage, records=None):
@@ -442,26 +539,31 @@ def _drawn(plan, space, stage, trial):
     return settings, config["seed"]
 
 
-def _run_stage(plan, journal, stage, executor, report, task_of):
+def _run_stage(plan, journal, stage, executor, report, task_of, mirror, deadline=None):
+    """Run the unfinished trials of `stage`, none started after `deadline` (a
+    time.monotonic(), or None); write its table and figure. Whether every one started."""
     records = verified_records(plan, journal)
     space = stage_space(plan, journal, stage, records)
     n_trials, budget = plan.stages[stage]
     done = journal.finished(records)
     tasks = [task_of(space, stage, t) for t in range(n_trials) if (stage, t) not in done]
     report.stage(stage, space, budget, n_trials, len(tasks))
-    dispatch(executor, tasks,
-             lambda task: journal.start(task.stage, task.trial, task.settings, task.seed),
-             partial(_finished, plan, journal, report))
+    left = dispatch(executor, tasks,
+                    lambda task: journal.start(task.stage, task.trial, task.settings, task.seed),
+                    partial(_finished, plan, journal, report, mirror), deadline)
     finished = journal.finished(verified_records(plan, journal))
     journal.write_csv(plan.space.names)  # again, should a resumed search find it gone
     search_figure(finished.values(), plan.space, journal.folder / FIGURE)
     report.stage_done(stage, [r for (s, _), r in finished.items() if s == stage])
+    return not left
 
 
-def _finished(plan, journal, report, task, outcome):
+def _finished(plan, journal, report, mirror, task, outcome):
+    """Where a trial's end is recorded: the journal, the table, the mirror, the report."""
     record = journal.finish(task.stage, task.trial, task.settings, task.seed,
                             **asdict(outcome))
     journal.write_csv(plan.space.names)
+    mirror.add(record)
     report.trial(record)
 
 
@@ -474,17 +576,33 @@ def best_trial(records):
     return max(ok, key=lambda r: (r["val_acc"], r["stage"], -r["trial"]), default=None)
 
 
-def _retrain(plan, out, best, cache_dir):
+def _retrain(plan, out, best, cache_dir, logs=None):
     """Train the best trial again with the retrain budget into the run folder `out`; a
-    retraining that finished before (the search was resumed) is not run again."""
+    retraining of this trial that finished before (the search was resumed) is not run
+    again; one of another trial (a stage added since found a better one) is replaced."""
     folder = RunFolder(out)
-    if os.path.lexists(folder.summary) and os.path.lexists(folder.model):
-        return read_retrained(folder.summary)
     config = TrainConfig.from_dict(plan.retrain_config(best))
+    if os.path.lexists(folder.summary) and os.path.lexists(folder.model) and \
+            _retrained_as(folder, config):
+        return read_retrained(folder.summary)
     try:
-        return train(config, out=out, cache_dir=cache_dir, overwrite=True)[1]
+        return train(config, out=out, cache_dir=cache_dir, overwrite=True,
+                     observers=logs.observers(BEST) if logs else ())[1]
     except Diverged as err:
         return {"status": "diverged", "reason": str(err)}
+
+
+def _retrained_as(folder, config):
+    """Whether the run in `folder` was trained as `config` says, but for what a run records
+    as it starts (the data's path and digest, the BLAS); a config.toml that is missing or
+    unreadable says no (the retraining runs again)."""
+    try:
+        done = TrainConfig.from_toml(folder.config).to_dict()
+    except (OSError, UserError):
+        return False
+    recorded = ("data", "data_sha256", "blas")
+    return {k: v for k, v in done.items() if k not in recorded} == \
+        {k: v for k, v in config.to_dict().items() if k not in recorded}
 
 
 def read_retrained(path):

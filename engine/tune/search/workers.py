@@ -9,18 +9,20 @@ trial itself journals its pruning points.
 """
 import asyncio
 import concurrent.futures
+import json
 import multiprocessing
 import os
 import threading
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 
 from ...data import load_dataset, make_split
 from ...errors import DataError, SettingError, UserError
 from ...runtime.threads import cores, share, use_threads
 from ...training.config import TrainConfig
-from ...training.loop import Diverged, Observer
+from ...training.loop import Diverged, Interrupted, Observer, Stop
 from ...training.run import check_fits, network_bytes, prepare, run
 from .journal import Journal
 from .pruning import reference_points
@@ -31,6 +33,7 @@ SETTLE_POLL = 0.2  # seconds between reads of the journal while waiting for earl
 # cannot stall the stage. The one case in which timing can change a search's table.
 SETTLE_TIMEOUT = 600.0
 CONNECT_TIMEOUT = 20.0  # seconds to reach a Dask scheduler and hear it answer
+SCHEDULER_FILE_POLL = 0.1  # seconds between looks at a scheduler file not yet written
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,10 @@ class TrialTask:
     (a dict, budget and seed included); unit: "cycles" or "epochs", what one checkpoint
     (an evaluation, a pruning point) spans; pruner: a MedianPruner or None; cache_dir: the
     data cache (str or None: the worker's default); settle_timeout: seconds a checkpoint
-    waits for the earlier trials of its stage.
+    waits for the earlier trials of its stage; time_limit: seconds of training (the
+    kernels' loading excluded) after which the trial is stopped, or None; logs: the
+    `training.loggers.Logs` its worker makes its loggers from (tensorboard/stageS-trialT
+    under the search folder, an MLflow run of that name), or None.
     """
 
     folder: str
@@ -54,6 +60,8 @@ class TrialTask:
     pruner: object = None
     cache_dir: str = None
     settle_timeout: float = SETTLE_TIMEOUT
+    time_limit: float = None
+    logs: object = None
 
     @property
     def seed(self):
@@ -62,9 +70,9 @@ class TrialTask:
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """How a trial ended: status ok | diverged | failed | pruned, its accuracies (None when
-    not measured), seconds of the trial (data loading excluded), the reason it did not end
-    ok, and its validation accuracy at each checkpoint. Keyword arguments of
+    """How a trial ended: status ok | diverged | failed | pruned | timeout, its accuracies
+    (None when not measured), seconds of the trial (data loading excluded), the reason it
+    did not end ok, and its validation accuracy at each checkpoint. Keyword arguments of
     `Journal.finish`."""
 
     status: str
@@ -83,6 +91,22 @@ def braced(text):
 
 class _Pruned(Exception):
     """The pruner stopped the trial at a checkpoint."""
+
+
+class TimeLimit(Observer):
+    """Requests the trial's `stop` ("timeout") `seconds` after its kernels are loaded, so
+    that the limit counts training alone (a cold Numba cache compiles for 15-30 s)."""
+
+    def __init__(self, seconds, stop):
+        self.seconds = seconds
+        self.timer = threading.Timer(seconds, stop.request, ("timeout",))
+        self.timer.daemon = True
+
+    def compiled(self, trainer):
+        self.timer.start()
+
+    def cancel(self):
+        self.timer.cancel()
 
 
 # -- the trial --------------------------------------------------------------------------------
@@ -150,13 +174,15 @@ class Checkpoints(Observer):
 
 def run_trial(task, threads=0, observers=()):
     """Train the trial of `task` and return its TrialOutcome; never raises for what its
-    settings or training did (UserError: failed, Diverged: diverged, pruned).
+    settings or training did (UserError: failed, Diverged: diverged, pruned, over its
+    time limit: timeout).
 
     threads: at most this many Numba threads (0: as the trainer picks); observers: more
     Observers of the training (they must pickle, for other processes).
     """
     began = time.perf_counter()
-    watch = Checkpoints(task)
+    watch, stop = Checkpoints(task), Stop()
+    limits = [TimeLimit(task.time_limit, stop)] if task.time_limit else []
     try:
         config = TrainConfig.from_dict(task.config)
         dataset, split = loaded_data(task.config, task.cache_dir)
@@ -165,13 +191,21 @@ def run_trial(task, threads=0, observers=()):
         if threads:
             config = replace(config, threads=min(config.threads or threads, threads))
         prepared = prepare(replace(config, eval_every=every), dataset, split)
-        result, _ = run(prepared, observers=[watch, *observers])
+        logged = task.logs.observers(f"stage{task.stage}-trial{task.trial}") \
+            if task.logs else []
+        result, _ = run(prepared, observers=[watch, *limits, *logged, *observers], stop=stop)
     except Diverged as err:
         return _ended("diverged", began, watch, reason=str(err))
     except _Pruned:
         return _ended("pruned", began, watch, val_acc=watch.points[-1])
+    except Interrupted:  # only its TimeLimit stops a trial so
+        return _ended("timeout", began, watch, val_acc=(watch.points or [None])[-1],
+                      reason=f"stopped at its time limit of {task.time_limit:g} s")
     except UserError as err:
         return _ended("failed", began, watch, reason=str(err))
+    finally:
+        for limit in limits:
+            limit.cancel()
     return _ended("ok", began, watch, train_acc=result.train_acc, val_acc=result.val_acc,
                   test_acc=result.test_acc)
 
@@ -341,7 +375,8 @@ def dask_trial(task, host_slots, observers=()):
 
 class DaskCluster(Executor):
     """Trials as futures of the Dask cluster whose scheduler is at `address`
-    ("tcp://HOST:PORT"): one trial per worker thread, earlier trials first.
+    ("tcp://HOST:PORT", or a scheduler file: see `scheduler_address`): one trial per worker
+    thread, earlier trials first.
 
     A worker that dies has its trial run again elsewhere (the scheduler does this by
     itself); a trial whose workers die again and again (KilledWorker, after
@@ -358,6 +393,7 @@ class DaskCluster(Executor):
             raise SettingError("dask", "needs dask.distributed: pip install "
                                        "'cifar-engine[distributed]'") from None
         timeout = CONNECT_TIMEOUT if timeout is None else timeout
+        address = scheduler_address(address, timeout)
         # Asked first, on a connection of its own: a Client makes its threads before it
         # checks the address, and waits for ever for a server that accepts and says nothing.
         kind = _server_kind(address, timeout)
@@ -416,6 +452,43 @@ class DaskCluster(Executor):
         self.client.close()
 
 
+def scheduler_address(value, timeout=CONNECT_TIMEOUT):
+    """The scheduler's address that `value` gives: `value` itself when it is an address
+    ("tcp://HOST:PORT", "HOST:PORT"), else the "address" of the scheduler file it names,
+    the JSON file that `dask scheduler --scheduler-file`, dask-jobqueue and dask-mpi write
+    (and `distributed.Client(scheduler_file=...)` reads). A file is a value without a
+    scheme that exists, ends in .json or holds a path separator. It is waited for up to
+    `timeout` seconds, as its scheduler may still be starting; then SettingError("dask")."""
+    path = Path(value)
+    if "://" in value or not (path.exists() or path.suffix == ".json"
+                              or os.sep in value or "/" in value):
+        return value
+    deadline = time.monotonic() + timeout
+    while True:
+        address, problem = _read_scheduler_file(path)
+        if problem is None:
+            return address
+        if time.monotonic() >= deadline:
+            raise SettingError("dask", braced(f"{value}: {problem}"))
+        time.sleep(SCHEDULER_FILE_POLL)
+
+
+def _read_scheduler_file(path):
+    """(address, None) from the scheduler file `path`, or (None, what is wrong with it)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return None, "no scheduler file there (is the scheduler started?)"
+    except OSError as err:
+        return None, f"cannot read the scheduler file ({err.strerror or err})"
+    except (ValueError, RecursionError):  # also a file its scheduler is still writing
+        return None, "not a scheduler file (not JSON)"
+    address = data.get("address") if isinstance(data, dict) else None
+    if not isinstance(address, str) or not address:
+        return None, 'not a scheduler file (no "address" in it)'
+    return address, None
+
+
 def _server_kind(address, timeout):
     """The type of the Dask server at `address` ("Scheduler", "Worker", ...) as it says
     within `timeout` seconds; SettingError("dask") when it cannot be asked or does not answer."""
@@ -452,18 +525,26 @@ def _first_line(err):
     return text.splitlines()[0] if text else type(err).__name__
 
 
-def dispatch(executor, tasks, started, finished):
+def dispatch(executor, tasks, started, finished, deadline=None):
     """Run `tasks` on `executor`, dispatched in their order as slots free up (so a trial
-    waiting on earlier ones at a pruning point never holds a slot they need).
+    waiting on earlier ones at a pruning point never holds a slot they need); returns the
+    tasks not started.
 
     started(task) is called just before a task is submitted, finished(task, outcome) as
-    each outcome comes back (those done together in task order).
+    each outcome comes back (those done together in task order). deadline: a
+    time.monotonic() after which no task starts (those running finish), or None.
     """
     waiting, running = list(tasks), {}
-    while waiting or running:
-        while waiting and len(running) < executor.slots():
+    while running or waiting and not past_deadline(deadline):
+        while waiting and len(running) < executor.slots() and not past_deadline(deadline):
             task = waiting.pop(0)
             started(task)
             running[executor.submit(task)] = task
-        for future in sorted(executor.wait(running), key=lambda f: running[f].trial):
+        done = executor.wait(running) if running else ()
+        for future in sorted(done, key=lambda f: running[f].trial):
             finished(running.pop(future), executor.outcome(future))
+    return waiting
+
+
+def past_deadline(deadline):
+    return deadline is not None and time.monotonic() >= deadline

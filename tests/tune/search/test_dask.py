@@ -27,9 +27,14 @@ pytestmark = pytest.mark.timeout(600)
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
+    """Two worker processes, and a scheduler that writes its scheduler file
+    (`cluster.scheduler_file`) as dask-jobqueue and dask-mpi have theirs do."""
+    path = tmp_path_factory.mktemp("shared") / "scheduler.json"
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
+                                       host="127.0.0.1", dashboard_address=None,
+                                       scheduler_kwargs={"scheduler_file": str(path)})
+    cluster.scheduler_file = path
     try:
         yield cluster
     finally:
@@ -181,3 +186,34 @@ def test_a_dask_worker_is_not_taken_for_its_scheduler(cluster, capsys, images,  
     address = next(iter(cluster.scheduler_info["workers"]))
     code, err, _ = _search_on(capsys, images, tmp_path, address)
     _one_line(code, err, f"--dask {address}: not a Dask scheduler (a Worker)")
+
+
+def test_a_scheduler_file_is_read_for_the_address_of_its_scheduler(cluster, local_search,
+                                                                   capsys, images, tmp_path):
+    plan, local = local_search
+    assert cluster.scheduler_file.exists()
+    with DaskCluster(str(cluster.scheduler_file)) as executor:
+        assert executor.client.scheduler.address == cluster.scheduler_address
+        run_search(plan, tmp_path / "s", executor, cache_dir=tmp_path / "cache")
+    assert table(tmp_path / "s") == table(local)
+
+    code = main(["search", "--data", str(images), "--out", str(tmp_path / "cli"), "--param",
+                 "lam=1e-5:1e-1:log", "--stage", "2:1cycles", "--batch-size", "10", "--n-s",
+                 "2ep", "--dask", str(cluster.scheduler_file)])
+    assert code == 0, capsys.readouterr().err
+    assert len(table(tmp_path / "cli")) == 2
+
+
+@pytest.mark.parametrize("text, why", [
+    (None, "no scheduler file there (is the scheduler started?)"),
+    ("{not json", "not a scheduler file (not JSON)"),
+    ('{"id": "Scheduler-1"}', 'not a scheduler file (no "address" in it)'),
+])
+def test_a_missing_or_bad_scheduler_file_is_one_line_after_waiting_for_it(  # noqa: F811
+        capsys, images, tmp_path, short_connect, text, why):
+    path = tmp_path / "scheduler.json"
+    if text is not None:
+        path.write_text(text)
+    code, err, seconds = _search_on(capsys, images, tmp_path, str(path))
+    _one_line(code, err, f"--dask {path}: {why}")
+    assert 1 <= seconds < 10 and not (tmp_path / "s").exists()

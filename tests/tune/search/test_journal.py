@@ -181,9 +181,11 @@ def test_the_search_figure_is_written_from_the_journal(tmp_path):
                            val_acc=None if status == "diverged" else 0.3 + 0.02 * trial)
         stage_space = narrow(space, journal.results(1))
 
-    path = search_figure(journal.finished().values(), space, tmp_path / "search.png")
+    path = tmp_path / "search.png"
+    fig = search_figure(journal.finished().values(), space, path)
 
-    assert path == tmp_path / "search.png" and Image.open(path).size[0] > 800
+    assert len([ax for ax in fig.axes if ax.axison]) == len(space)  # a panel per parameter
+    assert Image.open(path).size[0] > 800
 
 
 # -- damaged journals -------------------------------------------------------------------------
