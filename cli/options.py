@@ -130,15 +130,10 @@ def spec_from_options(options, input_size, n_classes, **overrides):
     return NetworkSpec(input_size=input_size, n_classes=n_classes, **fields)
 
 
-def _logger_names():
-    from cifar_engine.training.loggers import LOGGERS
-
-    return sorted(LOGGERS)
-
-
-# Where a run or search is logged besides its folder (engine/training/loggers.py).
+# Where a run or search is logged besides its folder: names of engine/training/loggers.py's
+# LOGGERS, checked by its Logs (importing the registry here would load Numba with the CLI).
 log_options = option_group(
-    click.option("--log", "log", multiple=True, type=click.Choice(_logger_names()),
+    click.option("--log", "log", multiple=True, metavar="NAME",
                  help="Also log to this tool (repeat for both): tensorboard (event files in "
                       "the run folder's tensorboard/, a search's one run per trial) or mlflow "
                       "(a store in the run or search folder unless --tracking-uri or "

@@ -44,7 +44,8 @@ def train(ctx, preset, config_file, resume, out, eta_from, overwrite, resume_if_
 
     given = given_settings(ctx, options)
     # made now, so that a missing extra is said before anything is checked or written
-    loggers = [] if dry_run else Logs(log, tracking_uri).observers()
+    logs = Logs(log, tracking_uri)  # unknown names are refused even in a dry run
+    loggers = [] if dry_run else logs.observers()
     if resume:
         if preset or config_file or out or overwrite or eta_from or resume_if_exists:
             raise click.UsageError("--resume continues a run as its config.toml says: give "

@@ -180,6 +180,20 @@ def write_image_tree(root, classes=("ant", "bee", "cow"), per_class=(4, 2), size
                 (channels, height, width))
 
 
+def write_learnable_tree(root, per_class=(100, 20), noise=40.0):
+    """ROOT/{train,test}/{dark,grey,light}/N.png: 8x8 RGB images whose class is their
+    brightness (40, 120, 200) under Gaussian pixel noise of sd `noise`, so that a tiny run
+    learns them gradually (curves and search values that look like real ones)."""
+    rng = np.random.default_rng(0)
+    for split, count in zip(("train", "test"), per_class):
+        for label, name in enumerate(("dark", "grey", "light")):
+            (root / split / name).mkdir(parents=True)
+            for i in range(count):
+                pixels = rng.normal(40 + 80 * label, noise, (8, 8, 3)).clip(0, 255)
+                Image.fromarray(pixels.astype(np.uint8)).save(root / split / name / f"{i}.png")
+    return root
+
+
 def tar_folder(folder, archive, top=None):
     """A tar (gzipped when the name ends .gz/.tgz) of the content of `folder`, under `top`."""
     mode = "w:gz" if archive.name.endswith((".gz", ".tgz")) else "w"

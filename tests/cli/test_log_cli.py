@@ -97,10 +97,13 @@ def test_a_search_logs_one_mlflow_run_per_trial_and_the_retraining(capsys, image
     assert len({r.data.params["lam"] for r in runs}) == 3  # the best's is its trial's
 
 
-def test_an_unknown_logger_is_refused_by_click(capsys, images, tmp_path):
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_an_unknown_logger_is_one_line_naming_log(capsys, images, tmp_path, dry_run):
     code = main(["train", "--data", str(images), "--out", str(tmp_path / "run"),
-                 "--log", "wandb"])
-    assert code == 2 and "'wandb' is not one of" in capsys.readouterr().err
+                 "--log", "wandb", *dry_run])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip() == ("cifar-engine: error: --log must be one of "
+                                         "tensorboard, mlflow, got 'wandb'")
     assert not (tmp_path / "run").exists()
 
 
