@@ -24,6 +24,7 @@ def runs(folder, sort, form):
     unfinished run shows its last evaluation in metrics.csv.
     """
     from cifar_engine.training.runs_table import MAX_DEPTH, runs_table
+    from cifar_engine.util.table import aligned
 
     rows = runs_table(folder, sort)
     if not rows:
@@ -39,11 +40,9 @@ def runs(folder, sort, form):
         click.echo(text.getvalue(), nl=False)
         return
     cells = [list(rows[0])] + [[_cell(k, v) for k, v in row.items()] for row in rows]
-    widths = [max(len(line[k]) for line in cells) for k in range(len(cells[0]))]
-    left = [not _is_number(row.get(name) for row in rows) for name in rows[0]]
-    for line in cells:
-        click.echo("  ".join(text.ljust(w) if at_left else text.rjust(w)
-                             for text, w, at_left in zip(line, widths, left)).rstrip())
+    numbers = {k for k, name in enumerate(rows[0]) if _is_number(row[name] for row in rows)}
+    for line in aligned(cells, right=numbers):
+        click.echo(line)
 
 
 def _cell(name, value, exact=False):

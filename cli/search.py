@@ -127,9 +127,8 @@ def search(ctx, preset, config_file, params, stages, top_k, prune, retrain_best,
                                    "give no --preset, --config or --out with it")
         plan, folder = load_plan(resume), resume
         _check_unchanged(ctx, plan, given)
-        plan = replace(plan, **_resume_changes(ctx, stages, timeout, trial_timeout))
-        if optuna_journal:
-            plan = replace(plan, optuna_journal=os.path.abspath(optuna_journal))
+        plan = replace(plan, **_resume_changes(ctx, stages, timeout, trial_timeout,
+                                               optuna_journal))
     else:
         plan = plan_search(params, stages or None, preset=preset, config_file=config_file,
                            settings=given, seed=seed, top_k=top_k,
@@ -156,13 +155,14 @@ def search(ctx, preset, config_file, params, stages, top_k, prune, retrain_best,
                    f"cifar-engine search --resume {folder}", err=True)
 
 
-def _resume_changes(ctx, stages, timeout, trial_timeout):
-    """What a resumed search takes from the command line: stages (the plan's, then more)
-    and its timeouts, each when given."""
+def _resume_changes(ctx, stages, timeout, trial_timeout, optuna_journal):
+    """What a resumed search takes from the command line: stages (the plan's, then more),
+    its timeouts and its Optuna journal, each when given."""
     from cifar_engine.tune.search.space import parse_stage
 
     changes = {"stages": tuple(map(parse_stage, stages)), "timeout": timeout,
-               "trial_timeout": trial_timeout}
+               "trial_timeout": trial_timeout,
+               "optuna_journal": optuna_journal and os.path.abspath(optuna_journal)}
     return {name: value for name, value in changes.items() if _given(ctx, name)}
 
 
@@ -214,6 +214,7 @@ def _accuracy(value):
 def _table(records, names):
     """The records as text columns, best validation accuracy first."""
     from cifar_engine.tune.search.space import format_value
+    from cifar_engine.util.table import aligned
 
     def key(r):
         return (r["val_acc"] is None, -(r["val_acc"] or 0.0), r["stage"], r["trial"])
@@ -224,9 +225,7 @@ def _table(records, names):
              *(_accuracy(r[a]) for a in ("train_acc", "val_acc", "test_acc")),
              "-" if r["seconds"] is None else f"{r['seconds']:.1f}", r["status"]]
             for r in sorted(records, key=key)]
-    widths = [max(len(row[k]) for row in [head, *rows]) for k in range(len(head))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
-                     for row in [head, *rows])
+    return "\n".join(aligned([head, *rows]))
 
 
 class _Printer:

@@ -46,3 +46,10 @@ def require(ok, setting, message):
 def literal(text):
     """`text` as it reads inside a SettingError message, whose {braces} name settings."""
     return str(text).replace("{", "{{").replace("}", "}}")
+
+
+def first_line(err):
+    """The first line of an exception's message, or its type's name when it has none: what
+    a one-line error quotes of an error from another library."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -28,6 +28,7 @@ import numpy as np
 from .errors import SettingError, require
 from .model.layout import buffer_bytes, check_memory
 from .settings import GRAD_CHECK, check_settings
+from .util.table import aligned
 
 METHODS = ("centred", "forward")
 # The sizes of a check's memory, and the settings that set them.
@@ -235,9 +236,9 @@ def format_table(results):
             f"{r.max_rel_error:.2e}", f"{r.mean_rel_error:.2e}", f"{r.max_abs_diff:.2e}",
             f"{list(r.worst_index)}: {r.worst_analytic:.6e} / {r.worst_numeric:.6e}",
             r.verdict))
-    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines = aligned(rows)
+    lines.insert(1, "  ".join("-" * max(len(row[c]) for row in rows)
+                              for c in range(len(header))))
     return "\n".join(lines)
 
 

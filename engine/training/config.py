@@ -19,6 +19,10 @@ from ..util.atomic import read_regular
 _D = {name: s.default for name, s in {**DATA, **TRAIN}.items()}
 
 
+# What a run records in its config.toml as it starts; a config not yet run may leave them
+# unset (its data's path resolved, digest and BLAS found as it prepares).
+RECORDED = ("data", "data_sha256", "blas")
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Data, model, optimiser, schedule, stop, augmentation and bookkeeping of a run.
@@ -127,6 +131,12 @@ class TrainConfig:
         d = asdict(self)
         d["hidden"] = list(self.hidden)
         return d
+
+    def differences(self, other, ignore=()):
+        """The names of the settings whose values differ between this config and `other`,
+        in the table's order, those in `ignore` aside."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [name for name in mine if name not in ignore and mine[name] != theirs[name]]
 
     def to_toml(self, notes=()):
         """The config as TOML; each note becomes a comment line at the top."""

@@ -19,7 +19,7 @@ from ..plots import curves_figure, network_templates_figure, schedule_figure
 from ..runtime.threads import use_threads
 from ..util.optional import data_frame
 from ..util.progress import tqdm_class
-from .config import TrainConfig, resume_config
+from .config import RECORDED, TrainConfig, resume_config
 from .folder import RUN_FILES, RunFolder, environment
 from .loop import (METRIC_COLUMNS, Observer, Trainer, build_network, check_translate,
                    make_plan, tell)
@@ -389,21 +389,18 @@ def train_or_resume(config, out, cache_dir=None, observers=(), notes=(), stop=No
     return train(config, out, cache_dir, observers, overwrite=True, notes=notes, stop=stop)
 
 
-# What a run records as it starts (config.toml has them, a config not yet run may not).
-_RECORDED = ("data", "data_sha256", "blas")
-
-
 def _require_same_run(config, theirs, where):
     """SettingError naming the first setting in which `config` differs from `theirs`, the
     config of the run in the folder `where`. A recorded setting that `config` leaves unset
     is checked as that run is resumed (the data's digest, the BLAS)."""
-    mine, theirs = config.to_dict(), theirs.to_dict()
-    mine["data"] = str(resolve_source(config.data or None))
-    for name, value in mine.items():
-        if value != theirs[name] and not (name in _RECORDED and value == ""):
-            raise SettingError(name, f"is {literal(value)} here, {literal(theirs[name])} in "
-                                     f"the run in {literal(where)}: give the same settings "
-                                     f"to carry on that run, or another {{out}}")
+    mine = replace(config, data=str(resolve_source(config.data or None)))
+    unset = [name for name in RECORDED if getattr(mine, name) == ""]
+    differ = mine.differences(theirs, ignore=unset)
+    if differ:
+        name, mine, theirs = differ[0], mine.to_dict(), theirs.to_dict()
+        raise SettingError(name, f"is {literal(mine[name])} here, {literal(theirs[name])} in "
+                                 f"the run in {literal(where)}: give the same settings to "
+                                 f"carry on that run, or another {{out}}")
 
 
 def _resumed(folder, changes, cache_dir):

@@ -27,7 +27,7 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from ...errors import SettingError, UserError, literal
+from ...errors import SettingError, UserError, first_line, literal
 from ...util.optional import optional
 from .space import format_value
 
@@ -203,7 +203,7 @@ def _storage(optuna, path):
     except OSError as err:
         _fail(path, f"cannot open ({err.strerror or err})")
     except _NOT_A_LOG as err:
-        _fail(path, f"not an Optuna journal ({type(err).__name__}: {_first_line(err)})")
+        _fail(path, f"not an Optuna journal ({type(err).__name__}: {first_line(err)})")
 
 
 def _check_whole(path):
@@ -221,11 +221,6 @@ def _check_whole(path):
         json.loads(data[:-1].rsplit(b"\n", 1)[-1])
     except ValueError:
         _fail(path, "not an Optuna journal (its last line is not JSON)")
-
-
-def _first_line(err):
-    text = str(err).strip()
-    return text.splitlines()[0] if text else "no message"
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from pathlib import Path
 from ...errors import DataError, SettingError, UserError, require
 from ...schedules import SCHEDULES
 from ...settings import MAX_SEED, SETTINGS, check_settings
-from ...training.config import TrainConfig, resolve_config
+from ...training.config import RECORDED, TrainConfig, resolve_config
 from ...training.folder import RunFolder
 from ...training.loop import Diverged
 from ...training.run import run_blas, train
@@ -597,12 +597,10 @@ def _retrained_as(folder, config):
     as it starts (the data's path and digest, the BLAS); a config.toml that is missing or
     unreadable says no (the retraining runs again)."""
     try:
-        done = TrainConfig.from_toml(folder.config).to_dict()
+        done = TrainConfig.from_toml(folder.config)
     except (OSError, UserError):
         return False
-    recorded = ("data", "data_sha256", "blas")
-    return {k: v for k, v in done.items() if k not in recorded} == \
-        {k: v for k, v in config.to_dict().items() if k not in recorded}
+    return not done.differences(config, ignore=RECORDED)
 
 
 def read_retrained(path):

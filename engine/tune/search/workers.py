@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 from ...data import load_dataset, make_split
-from ...errors import DataError, SettingError, UserError
+from ...errors import DataError, SettingError, UserError, first_line
 from ...runtime.threads import cores, share, use_threads
 from ...training.config import TrainConfig
 from ...training.loop import Diverged, Interrupted, Observer, Stop
@@ -403,7 +403,7 @@ class DaskCluster(Executor):
             self.client = Client(address, set_as_default=False, timeout=timeout)
         except (OSError, TimeoutError, ValueError, TypeError) as err:
             raise SettingError("dask", braced(f"{address}: cannot reach the scheduler "
-                                              f"({_first_line(err)})")) from None
+                                              f"({first_line(err)})")) from None
 
     def check_data(self, base, cache_dir=None):
         self.slots()
@@ -515,14 +515,9 @@ def _server_kind(address, timeout):
                                               f"{timeout:g} s")) from None
         except Exception as err:  # noqa: BLE001 (what a server that is not Dask's makes)
             raise SettingError("dask", braced(f"{address}: cannot reach the scheduler "
-                                              f"({_first_line(err)})")) from None
+                                              f"({first_line(err)})")) from None
     kind = identity.get("type") if isinstance(identity, dict) else None
     return kind if isinstance(kind, str) else "server that does not say what it is"
-
-
-def _first_line(err):
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def dispatch(executor, tasks, started, finished, deadline=None):
